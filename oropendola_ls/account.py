@@ -1,0 +1,209 @@
+"""Sign-in state for the configured backend: which credentials are held, whether they still work.
+
+`Account` owns the `BackendConfig`, the `BackendClient` and the on-disk `SessionStore`, and is
+what the LSP features and the terminal commands call. It knows nothing about LSP.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+import attrs
+
+from oropendola_ls.backend.client import BackendClient
+from oropendola_ls.backend.endpoints import BackendConfig
+from oropendola_ls.backend.errors import BackendError, NotSignedInError
+from oropendola_ls.backend.redact import RedactingFilter
+from oropendola_ls.backend.session import Credentials, SessionStore
+from oropendola_ls.settings import Settings
+
+if TYPE_CHECKING:
+    from oropendola_ls.embedded import EmbeddedBackend
+
+log = logging.getLogger(__name__)
+
+SessionState = Literal["signed_out", "unverified", "verified", "expired"]
+
+# Settings whose change needs a new BackendConfig/BackendClient.
+_CONNECTION_SETTINGS = (
+    "server_url", "fallback_urls", "profile", "endpoints", "api_request_timeout",
+    "api_key", "api_secret",
+)
+
+
+@attrs.define
+class SignInResult:
+    user: str
+    full_name: str | None = None
+
+
+class Account:
+    """The server's one connection to the backend and the credentials it presents."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: SessionStore,
+        embedded: EmbeddedBackend | None = None,
+        redactor: RedactingFilter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedded = embedded
+        self.redactor = redactor or RedactingFilter()
+        self.client: BackendClient | None = None
+        self.state: SessionState = "signed_out"
+        self.last_error: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build the client for the current settings and load the credentials to present."""
+        if self.embedded is not None:
+            url, user, password = await self.embedded.wait_ready()
+            self.client = self._new_client(BackendConfig.create(url), None)
+            await self.sign_in_password(user, password, remember=False)
+            return
+        config = BackendConfig.create(
+            self.settings.server_url,
+            self.settings.fallback_urls,
+            self.settings.profile,
+            self.settings.endpoints,
+        )
+        self.client = self._new_client(config, self._initial_credentials(config))
+        self.state = "unverified" if _holds(self.client.credentials) else "signed_out"
+
+    async def apply_settings(self, settings: Settings) -> bool:
+        """Adopt new settings; rebuild the connection when a connection setting changed."""
+        old, self.settings = self.settings, settings
+        changed = any(getattr(old, n) != getattr(settings, n) for n in _CONNECTION_SETTINGS)
+        if changed and self.embedded is None:
+            await self.aclose()
+            await self.start()
+        return changed
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    # -- sign-in ---------------------------------------------------------------------------
+
+    async def verify(self) -> SessionState:
+        """Ask the backend whether the held credentials still work; never raises."""
+        client = self._client()
+        if not _holds(client.credentials):
+            self.state = "signed_out"
+            return self.state
+        try:
+            user = await client.verify_session()
+        except NotSignedInError as exc:
+            self.state, self.last_error = "expired", exc.message
+            client.credentials = None
+        except BackendError as exc:
+            self.state, self.last_error = "unverified", exc.message
+        else:
+            self.state, self.last_error = "verified", None
+            if client.credentials is not None:
+                client.credentials.user = user
+        return self.state
+
+    async def sign_in_password(
+        self, username: str, password: str, *, remember: bool = True
+    ) -> SignInResult:
+        client = self._client()
+        credentials = await client.login(username, password)
+        self._adopt(credentials, remember=remember)
+        return SignInResult(credentials.user or username, credentials.full_name)
+
+    async def sign_in_api_key(self, api_key: str, api_secret: str) -> SignInResult:
+        client = self._client()
+        self.redactor.add(api_secret)
+        credentials = await client.use_api_key(api_key, api_secret)
+        self._adopt(credentials, remember=self.embedded is None)
+        return SignInResult(credentials.user or api_key, credentials.full_name)
+
+    async def sign_out(self) -> None:
+        client = self._client()
+        await client.logout()
+        if self.embedded is None:
+            self.store.delete(client.config.primary_url)
+        self.state, self.last_error = "signed_out", None
+
+    # -- calls -----------------------------------------------------------------------------
+
+    async def call(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Call a backend endpoint; a refused session marks the account expired."""
+        client = self._client()
+        try:
+            result = await client.call(name, params)
+        except NotSignedInError as exc:
+            if _holds(client.credentials):
+                self.state, self.last_error = "expired", exc.message
+            raise
+        except BackendError as exc:
+            self.last_error = exc.message
+            raise
+        return result
+
+    def status(self) -> dict[str, Any]:
+        client = self._client()
+        config = client.config
+        credentials = client.credentials
+        signed_in = _holds(credentials) and self.state in ("verified", "unverified")
+        backend: dict[str, Any] = {
+            "url": config.active_url,
+            "environment": config.environment,
+            "profile": config.profile,
+            "primaryUrl": config.primary_url,
+            "onFallback": config.on_fallback,
+            "embedded": self.embedded is not None,
+        }
+        result: dict[str, Any] = {
+            "signedIn": signed_in,
+            "session": self.state,
+            "backend": backend,
+        }
+        if signed_in and credentials is not None and credentials.user:
+            result["user"] = credentials.user
+            if credentials.full_name:
+                result["fullName"] = credentials.full_name
+        if self.last_error:
+            result["lastError"] = self.last_error
+        return result
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _client(self) -> BackendClient:
+        if self.client is None:
+            raise RuntimeError("Account.start() has not run")
+        return self.client
+
+    def _new_client(self, config: BackendConfig, credentials: Credentials | None) -> BackendClient:
+        return BackendClient(
+            config, credentials=credentials, timeout=self.settings.api_request_timeout
+        )
+
+    def _initial_credentials(self, config: BackendConfig) -> Credentials | None:
+        if self.settings.api_key and self.settings.api_secret:
+            self.redactor.add(self.settings.api_secret)
+            return Credentials(api_key=self.settings.api_key, api_secret=self.settings.api_secret)
+        stored = self.store.load(config.primary_url)
+        if stored is not None:
+            self.redactor.add(stored.sid)
+            self.redactor.add(stored.api_secret)
+        return stored
+
+    def _adopt(self, credentials: Credentials, *, remember: bool) -> None:
+        self.redactor.add(credentials.sid)
+        self.redactor.add(credentials.api_secret)
+        self.state, self.last_error = "verified", None
+        if remember:
+            self.store.save(self._client().config.primary_url, credentials)
+
+
+def _holds(credentials: Credentials | None) -> bool:
+    return credentials is not None and credentials.has_any

@@ -1,0 +1,74 @@
+"""Errors the backend client raises, each with a message a person can act on.
+
+Messages never contain a session id, API secret or token: they are shown in editors and logs.
+"""
+
+from __future__ import annotations
+
+SIGN_IN_HINT = "run `oropendola-ls login` or the `oropendola/signIn` request"
+
+
+class BackendError(Exception):
+    """A backend call that did not give a usable answer. ``kind`` is a stable machine name."""
+
+    kind = "backend_error"
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class NotSignedInError(BackendError):
+    kind = "not_signed_in"
+
+    def __init__(self, detail: str = "", *, status: int | None = None) -> None:
+        reason = f" ({detail})" if detail else ""
+        super().__init__(f"Not signed in{reason}: {SIGN_IN_HINT}", status=status)
+
+
+class SessionExpiredError(NotSignedInError):
+    kind = "session_expired"
+
+    def __init__(self, *, status: int | None = None) -> None:
+        BackendError.__init__(
+            self,
+            f"Your Oropendola session has expired: sign in again ({SIGN_IN_HINT})",
+            status=status,
+        )
+
+
+class InvalidCredentialsError(BackendError):
+    kind = "invalid_credentials"
+
+
+class EndpointUnsupportedError(BackendError):
+    kind = "endpoint_unsupported"
+
+
+class RateLimitedError(BackendError):
+    kind = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after: float | None, status: int | None = 429
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class BackendUnavailableError(BackendError):
+    """Connection refused, timed out, or a 5xx after the retries allowed for the call."""
+
+    kind = "backend_unavailable"
+
+
+class BadResponseError(BackendError):
+    """The backend answered something that is not a Frappe JSON envelope (HTML, truncated JSON)."""
+
+    kind = "bad_response"
+
+
+class BackendRequestError(BackendError):
+    """The backend understood the call and refused it (in-band error or a 4xx)."""
+
+    kind = "request_failed"

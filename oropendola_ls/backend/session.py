@@ -1,0 +1,206 @@
+"""Sign-in state: the credentials the client presents, and the on-disk session store.
+
+The store is one JSON file (``session.json`` in the user's config directory) holding one entry
+per backend, keyed by the normalised base URL. It is the only file a session id or API secret is
+ever written to: it is created with mode 0600 inside a 0700 directory and replaced atomically,
+so it is never readable by other users, not even for an instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+from secrets import token_hex
+from typing import Any
+
+import attrs
+
+from oropendola_ls import paths
+from oropendola_ls.backend.endpoints import normalize_base_url
+
+log = logging.getLogger(__name__)
+
+STORE_FILENAME = "session.json"
+STORE_VERSION = 1
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def _hidden(value: str | None) -> str:
+    return "None" if value is None else "'***'"
+
+
+@attrs.define
+class Credentials:
+    """What the client presents to the backend. The repr never shows a secret value."""
+
+    user: str | None = None
+    """The signed-in user: an email address or a Frappe user id."""
+    full_name: str | None = None
+    sid: str | None = attrs.field(default=None, repr=_hidden)
+    """The Frappe session cookie."""
+    api_key: str | None = None
+    api_secret: str | None = attrs.field(default=None, repr=_hidden)
+    csrf_token: str | None = attrs.field(default=None, repr=_hidden)
+
+    @property
+    def has_any(self) -> bool:
+        """True when there is something to authenticate with: a session id or a key pair."""
+        return bool(self.sid) or bool(self.api_key and self.api_secret)
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """The secret values held (for `redact` and `RedactingFilter`)."""
+        return tuple(s for s in (self.sid, self.api_secret, self.csrf_token) if s)
+
+    def to_json(self) -> dict[str, str]:
+        return {k: v for k, v in attrs.asdict(self).items() if isinstance(v, str) and v}
+
+    @classmethod
+    def from_json(cls, data: object) -> Credentials | None:
+        """Read one store entry; None when it is not an object of string fields."""
+        if not isinstance(data, dict):
+            return None
+        fields = {a.name for a in attrs.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields and isinstance(v, str) and v}
+        return cls(**values)
+
+
+class SessionStore:
+    """The on-disk session store: one file, sessions keyed by normalised base URL.
+
+    A corrupt or unreadable file never raises: reads log a warning naming the file and behave as
+    if it were empty, and the next `save` replaces it. Base URLs are normalised with
+    `normalize_base_url`, so an invalid URL raises `BackendConfigError`.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path if path is not None else paths.config_dir() / STORE_FILENAME
+
+    def __repr__(self) -> str:
+        return f"SessionStore({str(self.path)!r})"
+
+    def load(self, base_url: str) -> Credentials | None:
+        return self._read().get(normalize_base_url(base_url))
+
+    def entries(self) -> dict[str, Credentials]:
+        return self._read()
+
+    def save(self, base_url: str, credentials: Credentials) -> None:
+        sessions = self._read(quiet=True)
+        sessions[normalize_base_url(base_url)] = credentials
+        self._write(sessions)
+
+    def delete(self, base_url: str) -> bool:
+        """Forget the session for ``base_url``; True when there was one."""
+        sessions = self._read(quiet=True)
+        if sessions.pop(normalize_base_url(base_url), None) is None:
+            return False
+        self._write(sessions)
+        return True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read(self, *, quiet: bool = False) -> dict[str, Credentials]:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            if not quiet:
+                log.warning("Cannot read the session store %s (%s); ignoring it", self.path,
+                            exc.strerror or type(exc).__name__)
+            return {}
+        self._tighten_mode()
+        try:
+            data: Any = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            data = None
+        sessions = data.get("sessions") if isinstance(data, dict) else None
+        if not isinstance(sessions, dict):
+            if not quiet:
+                log.warning("The session store %s is corrupt; ignoring it (it is replaced at the "
+                            "next sign-in)", self.path)
+            return {}
+        result: dict[str, Credentials] = {}
+        for url, entry in sessions.items():
+            credentials = Credentials.from_json(entry)
+            try:
+                key = normalize_base_url(url) if isinstance(url, str) else None
+            except ValueError:
+                key = None
+            if credentials is None or key is None:
+                if not quiet:
+                    log.warning("Skipping a malformed entry in the session store %s", self.path)
+                continue
+            result[key] = credentials
+        return result
+
+    def _tighten_mode(self) -> None:
+        """Repair a store file that someone made readable by others."""
+        if os.name != "posix":
+            return
+        try:
+            mode = stat.S_IMODE(self.path.stat().st_mode)
+            if mode & 0o077:
+                os.chmod(self.path, FILE_MODE)
+                log.warning("The session store %s was readable by others; mode set to 0600",
+                            self.path)
+        except OSError:
+            pass
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _ensure_dir(self) -> None:
+        directory = self.path.parent
+        missing: list[Path] = []
+        probe = directory
+        while not probe.exists():
+            missing.append(probe)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        # mkdir's mode is filtered by the umask and applies to the leaf only: set it explicitly on
+        # every directory created here, and on the default config directory even if it existed.
+        owned = set(missing)
+        if directory == paths.config_dir():
+            owned.add(directory)
+        if os.name == "posix":
+            for created in owned:
+                with contextlib.suppress(OSError):
+                    os.chmod(created, DIR_MODE)
+
+    def _write(self, sessions: dict[str, Credentials]) -> None:
+        self._ensure_dir()
+        payload = json.dumps(
+            {"version": STORE_VERSION,
+             "sessions": {url: c.to_json() for url, c in sorted(sessions.items())}},
+            indent=2,
+        ).encode()
+        tmp = self.path.with_name(f".{self.path.name}.{token_hex(8)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                if os.name == "posix":
+                    os.fchmod(handle.fileno(), FILE_MODE)  # exact 0600 whatever the umask
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if os.name == "posix":
+            with contextlib.suppress(OSError):
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)

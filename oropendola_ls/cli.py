@@ -1,0 +1,326 @@
+"""Command line: argument parsing and dispatch only. The work lives in the modules it calls.
+
+    oropendola-ls                         LSP server on stdio
+    oropendola-ls --tcp --host H --port P LSP server on TCP
+    oropendola-ls --embedded              LSP server on an in-process reference backend
+    oropendola-ls login | logout | status sign in from a terminal
+    oropendola-ls backend [adduser ...]   the reference backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oropendola_ls import __version__
+
+if TYPE_CHECKING:
+    from oropendola_ls.account import Account
+
+DEFAULT_TCP_PORT = 2087
+SERVER_URL_ENV = "OROPENDOLA_SERVER_URL"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="oropendola-ls",
+        description="Oropendola AI language server. With no command, serves LSP on stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"oropendola-ls {__version__}")
+    parser.add_argument("--tcp", action="store_true", help="serve LSP on TCP instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="TCP host (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_TCP_PORT, help=f"TCP port (default: {DEFAULT_TCP_PORT})"
+    )
+    parser.add_argument(
+        "--embedded", action="store_true",
+        help="start the reference backend in-process on loopback and sign in as a local user",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None,
+        help="data directory of the embedded backend (default: the user data directory)",
+    )
+    _logging_arguments(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    login = commands.add_parser(
+        "login", help="sign in and store the session",
+        description="Sign in to an Oropendola backend and store the session (mode 0600) in the "
+        "user config directory. Prompts for the password unless --password-stdin or "
+        "--api-key is given.",
+    )
+    _server_argument(login)
+    login.add_argument("--profile", choices=("oropendola", "oropendola_ai"), default=None,
+                       help="endpoint names the backend answers (default: oropendola)")
+    login.add_argument("--username", "-u", help="email address (prompted when missing)")
+    login.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of stdin")
+    login.add_argument("--api-key", help="sign in with an API key instead of a password")
+    login.add_argument("--api-secret",
+                       help="the API secret (prompted when --api-key is given without it)")
+    _logging_arguments(login)
+
+    logout = commands.add_parser(
+        "logout", help="sign out and delete the stored session",
+        description="Call the backend's logout and delete the stored session.",
+    )
+    _server_argument(logout)
+    _logging_arguments(logout)
+
+    status = commands.add_parser(
+        "status", help="show who is signed in, where, and whether the session is valid",
+        description="Show the stored sessions and check each with the backend.",
+    )
+    status.add_argument("--server", help="only this backend URL")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    _logging_arguments(status)
+
+    backend = commands.add_parser(
+        "backend", help="run the reference backend (a local Frappe-compatible server)",
+        description="Run the reference backend. Prints 'Listening on http://HOST:PORT' once it "
+        "accepts connections.",
+    )
+    backend.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    backend.add_argument("--port", type=int, default=0, help="port (default: 0, a free port)")
+    _data_argument(backend)
+    backend.add_argument(
+        "--profile", action="append", choices=("oropendola", "oropendola_ai"), dest="profiles",
+        help="answer only this profile's method names (repeatable; default: both)",
+    )
+    backend.add_argument("--session-expiry", type=float, default=240 * 3600, metavar="SECONDS",
+                         help="session lifetime since last use (default: 864000, Frappe's 240 h)")
+    _logging_arguments(backend)
+    backend_commands = backend.add_subparsers(dest="backend_command", metavar="COMMAND")
+    adduser = backend_commands.add_parser(
+        "adduser", help="create a user; the password is read from stdin",
+        description="Create a user of the reference backend. The password is read from stdin "
+        "(prompted on a terminal).",
+    )
+    adduser.add_argument("email")
+    adduser.add_argument("--full-name", help="display name (default: the email's local part)")
+    adduser.add_argument("--api-key", action="store_true",
+                         help="also generate an API key and secret and print them once")
+    _data_argument(adduser)
+    expire = backend_commands.add_parser(
+        "expire-sessions", help="end the sessions of a user (or of everyone)",
+        description="Expire sessions as Frappe does when they time out: the next request that "
+        "presents one gets session_expired.",
+    )
+    expire.add_argument("email", nargs="?", help="only this user's sessions")
+    _data_argument(expire)
+    return parser
+
+
+def _logging_arguments(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # Subcommands must not reset what was given before them (`oropendola-ls -v login`).
+    parser.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                        help="log more (-v info, -vv debug, -vvv protocol traffic)")
+    parser.add_argument("--log-file", type=Path, default=None if top else argparse.SUPPRESS,
+                        help="log to this file instead of stderr")
+
+
+def _server_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server", default=None,
+        help=f"backend URL (default: ${SERVER_URL_ENV} or https://oropendola.ai)",
+    )
+
+
+def _data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=argparse.SUPPRESS,
+                        help="data directory (default: the user data directory)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from oropendola_ls.backend.redact import RedactingFilter
+    from oropendola_ls.log import setup_logging
+
+    redactor = RedactingFilter()
+    setup_logging(args.verbose, args.log_file, redactor)
+    try:
+        if args.command is None:
+            return _serve(args, redactor)
+        if args.command == "backend":
+            return _backend(args)
+        if args.command == "login":
+            return asyncio.run(_account_command(args, *_login_secrets(args)))
+        return asyncio.run(_account_command(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _serve(args: argparse.Namespace, redactor: Any) -> int:
+    from oropendola_ls.server import build_server
+
+    embedded = None
+    if args.embedded:
+        from oropendola_ls.embedded import EmbeddedBackend
+
+        embedded = EmbeddedBackend(_backend_data_dir(args))
+        embedded.start()
+    server = build_server(embedded=embedded, redactor=redactor)
+    if args.tcp:
+        server.start_tcp(args.host, args.port)
+    else:
+        server.start_io()
+    if embedded is not None:
+        embedded.stop()
+    return 0
+
+
+def _backend_data_dir(args: argparse.Namespace) -> Path:
+    from oropendola_ls.paths import data_dir
+
+    data = getattr(args, "data", None)
+    return Path(data) if data else data_dir() / "backend"
+
+
+def _backend(args: argparse.Namespace) -> int:
+    data = _backend_data_dir(args)
+    if args.backend_command == "adduser":
+        return _adduser(args, data)
+    if args.backend_command == "expire-sessions":
+        from oropendola_ls.reference_backend import Store
+
+        count = Store(data).expire_sessions(args.email)
+        print(f"Expired {count} session(s).")
+        return 0
+    from oropendola_ls.reference_backend import serve
+
+    profiles = tuple(dict.fromkeys(args.profiles or ("oropendola", "oropendola_ai")))
+    return serve(data_dir=data, host=args.host, port=args.port, profiles=profiles,
+                 session_expiry=args.session_expiry)
+
+
+def _adduser(args: argparse.Namespace, data: Path) -> int:
+    from oropendola_ls.reference_backend import Store
+
+    password = _read_secret("Password: ", from_stdin=not sys.stdin.isatty())
+    if not password:
+        print("error: empty password; give it on stdin", file=sys.stderr)
+        return 2
+    store = Store(data)
+    try:
+        store.add_user(args.email, password, args.full_name)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Created user {args.email} in {data}")
+    if args.api_key:
+        key, secret = store.generate_api_key(args.email)
+        print(f"api_key: {key}\napi_secret: {secret}\n(the secret is shown only this once)")
+    return 0
+
+
+def _read_secret(prompt: str, *, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return getpass.getpass(prompt)
+
+
+def _server_url(args: argparse.Namespace) -> str:
+    return str(args.server or os.environ.get(SERVER_URL_ENV) or "https://oropendola.ai")
+
+
+async def _open_account(url: str, profile: str | None = None) -> Account:
+    from oropendola_ls.account import Account
+    from oropendola_ls.backend.session import SessionStore
+    from oropendola_ls.settings import parse_settings
+
+    raw: dict[str, Any] = {"serverUrl": url}
+    if profile:
+        raw["profile"] = profile
+    settings, problems = parse_settings(raw)
+    if problems:
+        raise SystemExit(f"error: {problems[0]}")
+    account = Account(settings, store=SessionStore())
+    await account.start()
+    return account
+
+
+async def _account_command(args: argparse.Namespace, *login: str) -> int:
+    from oropendola_ls.backend.errors import BackendError
+
+    try:
+        if args.command == "login":
+            return await _login(args, *login)
+        if args.command == "logout":
+            return await _logout(args)
+        return await _status(args)
+    except BackendError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _login_secrets(args: argparse.Namespace) -> tuple[str, str]:
+    """Ask for what `login` needs before any network I/O: (username or API key, secret)."""
+    if args.api_key:
+        secret = args.api_secret or _read_secret("API secret: ", from_stdin=args.password_stdin)
+        return args.api_key, secret
+    username = args.username or input("Email: ").strip()
+    return username, _read_secret("Password: ", from_stdin=args.password_stdin)
+
+
+async def _login(args: argparse.Namespace, who: str, secret: str) -> int:
+    if not who or not secret:
+        print("error: email and password (or API key and secret) are required", file=sys.stderr)
+        return 2
+    account = await _open_account(_server_url(args), args.profile)
+    try:
+        if args.api_key:
+            result = await account.sign_in_api_key(who, secret)
+        else:
+            result = await account.sign_in_password(who, secret)
+    finally:
+        await account.aclose()
+    name = f" ({result.full_name})" if result.full_name else ""
+    print(f"Signed in to {account.settings.server_url} as {result.user}{name}.")
+    return 0
+
+
+async def _logout(args: argparse.Namespace) -> int:
+    url = _server_url(args)
+    account = await _open_account(url)
+    try:
+        had_session = account.state != "signed_out"
+        await account.sign_out()
+    finally:
+        await account.aclose()
+    print(f"Signed out of {account.settings.server_url}." if had_session
+          else f"No stored session for {account.settings.server_url}.")
+    return 0
+
+
+async def _status(args: argparse.Namespace) -> int:
+    from oropendola_ls.backend.session import SessionStore
+
+    urls = [args.server] if args.server else list(SessionStore().entries())
+    reports: list[dict[str, Any]] = []
+    for url in urls:
+        account = await _open_account(url)
+        try:
+            await account.verify()
+            reports.append(account.status())
+        finally:
+            await account.aclose()
+    if args.json:
+        print(json.dumps(reports, indent=2))
+    elif not reports:
+        print("Not signed in: no stored session. Run `oropendola-ls login`.")
+    for report in [] if args.json else reports:
+        where = report["backend"]["url"]
+        if report["signedIn"]:
+            checked = "valid" if report["session"] == "verified" else "not checked"
+            extra = f" ({report['lastError']})" if report.get("lastError") else ""
+            print(f"{where}: signed in as {report.get('user', '?')}, session {checked}{extra}")
+        else:
+            print(f"{where}: not signed in ({report.get('lastError') or 'no session'})")
+    return 0 if all(r["signedIn"] for r in reports) and reports else 1

@@ -1,0 +1,15 @@
+"""The one place that lists every feature module. Each module has ``register(server)``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oropendola_ls.server import OropendolaServer
+
+
+def register_all(server: OropendolaServer) -> None:
+    from oropendola_ls.features import account, lifecycle
+
+    for module in (lifecycle, account):
+        module.register(server)

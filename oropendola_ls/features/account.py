@@ -1,0 +1,180 @@
+"""Sign-in, status and the user's backend data: ``oropendola/signIn`` and friends.
+
+Thin handlers: read params strictly, call `Account`, turn backend errors into LSP errors whose
+message says what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import attrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+
+from oropendola_ls.backend.errors import BackendError
+from oropendola_ls.features.params import parse_params
+from oropendola_ls.server import OropendolaServer, ServerNotReadyError
+
+if TYPE_CHECKING:
+    from oropendola_ls.account import Account
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+SIGN_IN = "oropendola/signIn"
+SIGN_OUT = "oropendola/signOut"
+STATUS = "oropendola/status"
+USER_INFO = "oropendola/userInfo"
+SUBSCRIPTION = "oropendola/subscription"
+SETTINGS = "oropendola/settings"
+
+CMD_SIGN_OUT = "oropendola.signOut"
+CMD_RECONNECT = "oropendola.reconnect"
+
+
+@attrs.define
+class SignInParams:
+    username: str | None = None
+    password: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = None
+
+
+@attrs.define
+class EmptyParams:
+    pass
+
+
+@attrs.define
+class SettingsParams:
+    update: dict[str, Any] | None = None
+
+
+def backend_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Report backend failures as LSP ``RequestFailed`` errors with an actionable message."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await handler(*args, **kwargs)
+        except BackendError as exc:
+            log.info("%s: %s", handler.__name__, exc.message)
+            raise JsonRpcException(
+                code=types.LSPErrorCodes.RequestFailed, message=exc.message,
+                data={"kind": exc.kind},
+            ) from exc
+        except ServerNotReadyError as exc:
+            raise JsonRpcException(
+                code=types.LSPErrorCodes.RequestFailed, message=str(exc), data={"kind": "not_ready"}
+            ) from exc
+
+    return wrapper
+
+
+def register(server: OropendolaServer) -> None:
+    server.feature(SIGN_IN)(sign_in)
+    server.feature(SIGN_OUT)(sign_out)
+    server.feature(STATUS)(status)
+    server.feature(USER_INFO)(user_info)
+    server.feature(SUBSCRIPTION)(subscription)
+    server.feature(SETTINGS)(user_settings)
+    server.command(CMD_SIGN_OUT)(sign_out_command)
+    server.command(CMD_RECONNECT)(reconnect_command)
+
+
+@backend_errors
+async def sign_in(ls: OropendolaServer, params: Any) -> dict[str, Any]:
+    p = parse_params(SIGN_IN, params, SignInParams)
+    account = await ls.get_account()
+    if p.username is not None and p.password is not None:
+        if not p.username.strip() or not p.password:
+            raise JsonRpcInvalidParams(f"{SIGN_IN}: 'username' and 'password' must not be empty")
+        result = await account.sign_in_password(p.username.strip(), p.password)
+    elif p.api_key is not None and p.api_secret is not None:
+        if not p.api_key.strip() or not p.api_secret:
+            raise JsonRpcInvalidParams(f"{SIGN_IN}: 'apiKey' and 'apiSecret' must not be empty")
+        result = await account.sign_in_api_key(p.api_key.strip(), p.api_secret)
+    else:
+        raise JsonRpcInvalidParams(
+            f"{SIGN_IN}: give either 'username' and 'password', or 'apiKey' and 'apiSecret'"
+        )
+    log.info("signed in as %s", result.user)
+    return {"user": result.user, **({"fullName": result.full_name} if result.full_name else {})}
+
+
+@backend_errors
+async def sign_out(ls: OropendolaServer, params: Any) -> None:
+    parse_params(SIGN_OUT, params, EmptyParams)
+    await _sign_out(ls)
+
+
+@backend_errors
+async def status(ls: OropendolaServer, params: Any) -> dict[str, Any]:
+    parse_params(STATUS, params, EmptyParams)
+    account = await ls.get_account()
+    client = account.client
+    if client is not None and client.config.on_fallback:
+        await client.recheck_primary()
+    return _status(ls, account)
+
+
+@backend_errors
+async def user_info(ls: OropendolaServer, params: Any) -> Any:
+    parse_params(USER_INFO, params, EmptyParams)
+    return await (await ls.get_account()).call("user.get_info")
+
+
+@backend_errors
+async def subscription(ls: OropendolaServer, params: Any) -> Any:
+    parse_params(SUBSCRIPTION, params, EmptyParams)
+    return await (await ls.get_account()).call("subscription.check")
+
+
+@backend_errors
+async def user_settings(ls: OropendolaServer, params: Any) -> Any:
+    p = parse_params(SETTINGS, params, SettingsParams)
+    account = await ls.get_account()
+    if p.update is not None:
+        await account.call("user.update_settings", p.update)
+    return await account.call("user.get_settings")
+
+
+@backend_errors
+async def sign_out_command(ls: OropendolaServer, *args: Any) -> None:
+    await _sign_out(ls)
+
+
+@backend_errors
+async def reconnect_command(ls: OropendolaServer, *args: Any) -> dict[str, Any]:
+    """Manual retry: check the primary URL and the session again now.
+
+    The realtime channel (and its attempt counter) arrives with the realtime issue; until then
+    this re-checks the HTTP side only.
+    """
+    account = await ls.get_account()
+    if account.client is not None:
+        await account.client.recheck_primary()
+    await account.verify()
+    return _status(ls, account)
+
+
+async def _sign_out(ls: OropendolaServer) -> None:
+    account = await ls.get_account()
+    await account.sign_out()
+    ls.tell("Signed out of Oropendola.")
+
+
+def _status(ls: OropendolaServer, account: Account) -> dict[str, Any]:
+    result = account.status()
+    result["connection"] = {
+        "state": "disconnected",
+        "reconnectAttempts": 0,
+        "maxAttempts": ls.settings.max_reconnect_attempts,
+    }
+    return result

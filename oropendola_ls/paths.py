@@ -1,0 +1,30 @@
+"""Where oropendola-ls keeps its files: the user's config and data directories.
+
+``OROPENDOLA_CONFIG_DIR`` and ``OROPENDOLA_DATA_DIR`` override the platform defaults (tests and
+portable installs use them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "oropendola-ls"
+
+
+def config_dir() -> Path:
+    override = os.environ.get("OROPENDOLA_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    override = os.environ.get("OROPENDOLA_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))

@@ -1,0 +1,122 @@
+"""Per-request state, the reference backend's ``frappe.local``.
+
+A `CallContext` carries the caller (``user`` is ``"Guest"`` or an email), the merged arguments
+(``form``, Frappe's ``form_dict``), uploaded files, the extra top-level response keys, an optional
+HTTP status override and the cookies to set or expire when the response is written.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from aiohttp import web
+
+from oropendola_ls.reference_backend.frappe import GUEST
+from oropendola_ls.reference_backend.store import Store
+
+LOGIN_COOKIES = ("sid", "system_user", "full_name", "user_id", "user_image", "user_lang")
+"""The cookies Frappe sets at login and expires at logout or on a dead session."""
+
+
+class Emitter(Protocol):
+    """What handlers may use to push Socket.IO events (the realtime server)."""
+
+    async def emit_to_user(self, email: str, event: str, data: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings shared by every request of one running backend."""
+
+    session_expiry: float
+    profiles: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class _Cookie:
+    value: str
+    httponly: bool
+    max_age: int | None
+
+
+@dataclass(slots=True)
+class CookieManager:
+    """Cookies to write on the response: set ones, then deletions (a deletion wins)."""
+
+    secure: bool = False
+    to_set: dict[str, _Cookie] = field(default_factory=dict)
+    to_delete: set[str] = field(default_factory=set)
+
+    def set_cookie(
+        self, name: str, value: str, *, httponly: bool = False, max_age: float | None = None
+    ) -> None:
+        self.to_delete.discard(name)
+        self.to_set[name] = _Cookie(
+            quote(value), httponly, None if max_age is None else max(0, math.ceil(max_age))
+        )
+
+    def delete_cookies(self, names: tuple[str, ...] = LOGIN_COOKIES) -> None:
+        for name in names:
+            self.to_set.pop(name, None)
+            self.to_delete.add(name)
+
+    def flush(self, response: web.StreamResponse) -> None:
+        """Add the ``Set-Cookie`` headers, formatted as Werkzeug (Frappe's server) writes them.
+
+        Written by hand because aiohttp's cookie jar quotes an empty value as ``""``.
+        """
+        for name, cookie in self.to_set.items():
+            attrs = [f"{name}={cookie.value}"]
+            if cookie.max_age is not None:
+                expires = formatdate(time.time() + cookie.max_age, usegmt=True)
+                attrs += [f"Expires={expires}", f"Max-Age={cookie.max_age}"]
+            attrs += self._flags(httponly=cookie.httponly)
+            response.headers.add("Set-Cookie", "; ".join(attrs))
+        for name in sorted(self.to_delete):
+            attrs = [f"{name}=", f"Expires={formatdate(0, usegmt=True)}", "Max-Age=0"]
+            response.headers.add("Set-Cookie", "; ".join(attrs + self._flags(httponly=False)))
+
+    def _flags(self, *, httponly: bool) -> list[str]:
+        flags = ["Secure"] if self.secure else []
+        if httponly:
+            flags.append("HttpOnly")
+        return [*flags, "Path=/", "SameSite=Lax"]
+
+
+@dataclass(slots=True)
+class CallContext:
+    store: Store
+    config: ServerConfig
+    method: str
+    headers: Mapping[str, str]
+    form: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
+    cookies_in: Mapping[str, str] = field(default_factory=dict)
+    user: str = GUEST
+    sid: str | None = None
+    response: dict[str, Any] = field(default_factory=dict)
+    http_status: int | None = None
+    cookies: CookieManager = field(default_factory=CookieManager)
+    realtime: Emitter | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user == GUEST
+
+
+Handler = Callable[[CallContext], Awaitable[object]]
+"""A whitelisted method: gets the request, returns the value that becomes ``message``."""

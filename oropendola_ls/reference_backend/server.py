@@ -1,0 +1,207 @@
+"""Starting and stopping the reference backend: in-process or blocking (`serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from oropendola_ls.backend.endpoints import is_loopback_host
+from oropendola_ls.reference_backend.app import AccessLogger, create_app
+from oropendola_ls.reference_backend.context import ServerConfig
+from oropendola_ls.reference_backend.methods import build_methods
+from oropendola_ls.reference_backend.realtime import Realtime
+from oropendola_ls.reference_backend.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PROFILES: tuple[str, ...] = ("oropendola", "oropendola_ai")
+DEFAULT_SESSION_EXPIRY = 240 * 3600.0  # Frappe's default session_expiry, 240:00:00
+_SHUTDOWN_TIMEOUT = 2.0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+class RunningBackend:
+    """A backend serving on ``url`` until `close`; also an async context manager."""
+
+    def __init__(self, *, runner: web.AppRunner, store: Store, realtime: Realtime, host: str,
+                 port: int, config: ServerConfig) -> None:
+        self._runner = runner
+        self._closed = False
+        self.store = store
+        self.realtime = realtime
+        self.host = host
+        self.port = port
+        self.config = config
+        self.url = f"http://{_url_host(host)}:{port}/"
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        return self.config.profiles
+
+    async def emit_to_user(self, email: str, event: str, data: Any) -> None:
+        """Emit ``event`` to the user's room on ``/`` and on the site namespaces."""
+        await self.realtime.emit_to_user(email, event, data)
+
+    async def close(self) -> None:
+        """Disconnect sockets, stop serving and close the database. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.realtime.close()
+        finally:
+            try:
+                await self._runner.cleanup()
+            finally:
+                self.store.close()
+
+    async def __aenter__(self) -> RunningBackend:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<RunningBackend {self.url} profiles={self.profiles}>"
+
+
+def _check_options(profiles: Sequence[str], session_expiry: float) -> ServerConfig:
+    if isinstance(profiles, str):
+        raise ValueError("profiles must be a sequence of profile names, not a string")
+    if not profiles:
+        raise ValueError("at least one profile is required")
+    if not (isinstance(session_expiry, int | float) and math.isfinite(session_expiry)
+            and session_expiry > 0):
+        raise ValueError(f"session_expiry must be a positive number of seconds, "
+                         f"not {session_expiry!r}")
+    return ServerConfig(session_expiry=float(session_expiry), profiles=tuple(profiles))
+
+
+async def _bind(host: str, port: int) -> socket.socket:
+    """One listening socket (IPv4 preferred), so port 0 yields a single real port."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    if not infos:
+        raise OSError(f"cannot resolve {host!r}")
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _start(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
+                 session_expiry: float, access_log: bool) -> RunningBackend:
+    config = _check_options(profiles, session_expiry)
+    methods = build_methods(config.profiles)
+    store = Store(Path(data_dir))
+    realtime = Realtime(store, session_expiry=config.session_expiry)
+    app = create_app(store, config, methods, realtime)
+    if access_log:
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
+                               access_log_class=AccessLogger,
+                               access_log=logging.getLogger(f"{__package__}.access"))
+    else:
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
+                               access_log=None)
+    try:
+        await runner.setup()
+        sock = await _bind(host, port)
+        site = web.SockSite(runner, sock)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        store.close()
+        raise
+    bound_port = int(sock.getsockname()[1])
+    realtime.add_site(host)
+    if is_loopback_host(host):
+        realtime.add_site("127.0.0.1")
+        realtime.add_site("localhost")
+    return RunningBackend(runner=runner, store=store, realtime=realtime, host=host,
+                          port=bound_port, config=config)
+
+
+async def start_backend(
+    *,
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    profiles: Sequence[str] = DEFAULT_PROFILES,
+    session_expiry: float = DEFAULT_SESSION_EXPIRY,
+) -> RunningBackend:
+    """Serve the reference backend from ``data_dir`` on ``host:port`` (0 picks a free port).
+
+    ``profiles`` chooses which endpoint names are answered (``ping`` always is);
+    ``session_expiry`` is how long, in seconds, a session lives after its last use.
+    """
+    return await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
+                        session_expiry=session_expiry, access_log=False)
+
+
+async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
+                 session_expiry: float) -> int:
+    try:
+        backend = await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
+                               session_expiry=session_expiry, access_log=True)
+    except OSError as exc:
+        print(f"Cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    print(f"Listening on {backend.url.rstrip('/')}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await backend.close()
+    log.info("reference backend stopped")
+    return 0
+
+
+def serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
+          session_expiry: float) -> int:
+    """Run the backend until SIGINT or SIGTERM; return the exit status.
+
+    Prints exactly ``Listening on http://HOST:PORT`` (the real port) to stdout once the socket
+    accepts connections. Invalid ``profiles`` or ``session_expiry`` raise `ValueError` first.
+    """
+    build_methods(_check_options(profiles, session_expiry).profiles)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(_serve(data_dir=data_dir, host=host, port=port, profiles=profiles,
+                                  session_expiry=session_expiry))
+    except KeyboardInterrupt:  # platforms without loop signal handlers
+        return 0

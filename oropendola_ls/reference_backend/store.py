@@ -1,0 +1,498 @@
+"""SQLite persistence for the reference backend: users, sessions, settings and chat history.
+
+Everything lives in ``<data_dir>/backend.sqlite3``. Nothing is cached in memory: another process
+(a CLI command adding a user or ending sessions) may change the database while the server
+runs, so every call reads the current rows. Emails are stored lower-cased.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from oropendola_ls.reference_backend import security
+
+DB_FILENAME = "backend.sqlite3"
+SCHEMA_VERSION = 1
+_REFRESH_EVERY = 600.0  # seconds; Frappe writes a session's last use at most this often
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    email TEXT PRIMARY KEY,
+    full_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    api_key TEXT UNIQUE,
+    api_secret_hash TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid TEXT PRIMARY KEY,
+    user TEXT NOT NULL REFERENCES users(email) ON DELETE CASCADE,
+    created REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
+CREATE TABLE IF NOT EXISTS user_settings (
+    user TEXT PRIMARY KEY REFERENCES users(email) ON DELETE CASCADE,
+    data TEXT NOT NULL,
+    modified TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    user TEXT NOT NULL REFERENCES users(email) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    timestamp TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chat_history_user ON chat_history(user, conversation_id, id);
+"""
+
+# Permissive on purpose: offline users need addresses like ``me@localhost``.
+_EMAIL_RE = re.compile(r"^[^@\s\"'<>,;:()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def validate_email(email: str) -> str:
+    """Return ``email`` trimmed and lower-cased, or raise `ValueError` saying what is wrong."""
+    if not isinstance(email, str):
+        raise ValueError("an email address must be a string")
+    value = email.strip().lower()
+    if not value:
+        raise ValueError("an email address is required")
+    if len(value) > 254:
+        raise ValueError(f"{email!r} is too long to be an email address")
+    if ".." in value or not _EMAIL_RE.match(value):
+        raise ValueError(f"{email!r} is not a valid email address (expected name@domain)")
+    return value
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or not password:
+        raise ValueError("a password is required")
+    if "\x00" in password:
+        raise ValueError("a password must not contain NUL characters")
+
+
+def frappe_datetime(moment: datetime | None = None) -> str:
+    """A UTC timestamp formatted the way Frappe serialises datetimes."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    email: str
+    full_name: str
+    enabled: bool
+    created: str
+    api_key: str | None
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.split(" ", 1)[0]
+
+    @property
+    def last_name(self) -> str:
+        parts = self.full_name.split(" ", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    sid: str
+    user: str
+    created: float
+    last_seen: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    conversation_id: str
+    role: str
+    content: str
+    timestamp: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    total_requests_30_days: int
+    total_requests_today: int
+    last_used: str | None
+
+
+class Store:
+    """The backend's database. Safe to share between threads; each call is one transaction."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        if not self.data_dir.exists():
+            self.data_dir.mkdir(parents=True, mode=0o700)
+            os.chmod(self.data_dir, 0o700)
+        self.path = self.data_dir / DB_FILENAME
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer oropendola-ls (schema {version})"
+                )
+            for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- users ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _user(row: sqlite3.Row) -> User:
+        return User(
+            email=row["email"],
+            full_name=row["full_name"],
+            enabled=bool(row["enabled"]),
+            created=row["created"],
+            api_key=row["api_key"],
+        )
+
+    def add_user(self, email: str, password: str, full_name: str | None = None) -> User:
+        """Create an enabled user; `ValueError` if the email is invalid or already taken."""
+        address = validate_email(email)
+        _check_password(password)
+        name = (full_name or "").strip() or address.split("@", 1)[0]
+        password_hash = security.hash_password(password)
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM users WHERE email = ?", (address,)).fetchone():
+                raise ValueError(f"a user with email {address} already exists")
+            db.execute(
+                "INSERT INTO users (email, full_name, password_hash, enabled, created)"
+                " VALUES (?, ?, ?, 1, ?)",
+                (address, name, password_hash, frappe_datetime()),
+            )
+        user = self.get_user(address)
+        assert user is not None
+        return user
+
+    def get_user(self, email: str) -> User | None:
+        rows = self._query("SELECT * FROM users WHERE email = ?", (email.strip().lower(),))
+        return self._user(rows[0]) if rows else None
+
+    def list_users(self) -> list[User]:
+        return [self._user(row) for row in self._query("SELECT * FROM users ORDER BY email")]
+
+    def password_hash(self, email: str) -> str | None:
+        rows = self._query(
+            "SELECT password_hash FROM users WHERE email = ?", (email.strip().lower(),)
+        )
+        return str(rows[0]["password_hash"]) if rows else None
+
+    def check_password(self, email: str, password: str) -> bool:
+        """Whether ``password`` is the user's (takes as long for an unknown user)."""
+        stored = self.password_hash(email)
+        ok = security.verify_password(stored or security.DUMMY_PASSWORD_HASH, password)
+        return ok and stored is not None
+
+    def set_password(self, email: str, password: str, *, end_sessions: bool = True) -> None:
+        """Replace the password (and, by default, end the user's sessions, as Frappe does)."""
+        _check_password(password)
+        password_hash = security.hash_password(password)
+        address = email.strip().lower()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE users SET password_hash = ? WHERE email = ?", (password_hash, address)
+            )
+            if cursor.rowcount == 0:
+                raise ValueError(f"no user with email {address}")
+            if end_sessions:
+                db.execute("DELETE FROM sessions WHERE user = ?", (address,))
+
+    def ensure_user(self, email: str, password: str, full_name: str | None = None) -> User:
+        """Create the user, or make sure an existing one has this password (and name, if given)."""
+        address = validate_email(email)
+        if self.get_user(address) is None:
+            try:
+                return self.add_user(address, password, full_name)
+            except ValueError:
+                if self.get_user(address) is None:
+                    raise  # a real validation error, not a concurrent creation
+        if not self.check_password(address, password):
+            self.set_password(address, password)
+        if full_name and full_name.strip():
+            self.set_full_name(address, full_name)
+        user = self.get_user(address)
+        assert user is not None
+        return user
+
+    def set_full_name(self, email: str, full_name: str) -> None:
+        name = full_name.strip()
+        if not name:
+            raise ValueError("a full name must not be empty")
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE users SET full_name = ? WHERE email = ?", (name, email.strip().lower())
+            )
+            if cursor.rowcount == 0:
+                raise ValueError(f"no user with email {email.strip().lower()}")
+
+    def set_enabled(self, email: str, enabled: bool) -> None:
+        """Enable or disable a user; disabling ends their sessions."""
+        address = email.strip().lower()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE users SET enabled = ? WHERE email = ?", (int(enabled), address)
+            )
+            if cursor.rowcount == 0:
+                raise ValueError(f"no user with email {address}")
+            if not enabled:
+                db.execute("DELETE FROM sessions WHERE user = ?", (address,))
+
+    def delete_user(self, email: str) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM users WHERE email = ?", (email.strip().lower(),))
+            return cursor.rowcount > 0
+
+    # -- API keys ------------------------------------------------------------------------------
+
+    def generate_api_key(self, email: str) -> tuple[str, str]:
+        """Give the user a new API key and secret (replacing any old pair); return both.
+
+        Only a hash of the secret is stored, so this is the one chance to see it.
+        """
+        address = email.strip().lower()
+        secret = security.new_api_secret()
+        for _attempt in range(5):
+            key = security.new_api_key()
+            try:
+                with self._transaction() as db:
+                    cursor = db.execute(
+                        "UPDATE users SET api_key = ?, api_secret_hash = ? WHERE email = ?",
+                        (key, security.hash_secret(secret), address),
+                    )
+                    if cursor.rowcount == 0:
+                        raise ValueError(f"no user with email {address}")
+                return key, secret
+            except sqlite3.IntegrityError:
+                continue  # key collision: draw another
+        raise RuntimeError("could not generate a unique API key")
+
+    def user_for_api_key(self, api_key: str) -> str | None:
+        """The enabled user owning ``api_key``, whatever the secret."""
+        rows = self._query(
+            "SELECT email FROM users WHERE api_key = ? AND enabled = 1", (api_key,)
+        )
+        return str(rows[0]["email"]) if rows else None
+
+    def api_key_exists(self, api_key: str) -> bool:
+        return bool(self._query("SELECT 1 FROM users WHERE api_key = ?", (api_key,)))
+
+    def user_for_api_credentials(self, api_key: str, api_secret: str) -> str | None:
+        """The enabled user whose key and secret these are, or None."""
+        rows = self._query(
+            "SELECT email, api_secret_hash FROM users WHERE api_key = ? AND enabled = 1",
+            (api_key,),
+        )
+        if not rows or not rows[0]["api_secret_hash"]:
+            return None
+        if not security.verify_secret(rows[0]["api_secret_hash"], api_secret):
+            return None
+        return str(rows[0]["email"])
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _session(row: sqlite3.Row) -> Session:
+        return Session(
+            sid=row["sid"],
+            user=row["user"],
+            created=row["created"],
+            last_seen=row["last_seen"],
+            expires_at=row["expires_at"],
+        )
+
+    def create_session(self, email: str, expiry: float) -> Session:
+        """Start a session lasting ``expiry`` seconds from its last use."""
+        now = time.time()
+        sid = security.new_sid()
+        address = email.strip().lower()
+        with self._transaction() as db:
+            db.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT INTO sessions (sid, user, created, last_seen, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (sid, address, now, now, now + expiry),
+            )
+        return Session(sid, address, now, now, now + expiry)
+
+    def get_session(self, sid: str) -> Session | None:
+        """The live session ``sid`` (of an enabled user), without refreshing it."""
+        rows = self._query(
+            "SELECT s.* FROM sessions s JOIN users u ON u.email = s.user"
+            " WHERE s.sid = ? AND s.expires_at > ? AND u.enabled = 1",
+            (sid, time.time()),
+        )
+        return self._session(rows[0]) if rows else None
+
+    def resume_session(self, sid: str, expiry: float) -> Session | None:
+        """The live session ``sid``, its expiry moved to ``expiry`` seconds from now; else None.
+
+        An expired session is deleted. Like Frappe, the row is rewritten only when its last use
+        is older than a small fraction of ``expiry`` (at most 10 minutes), not on every call.
+        """
+        now = time.time()
+        rows = self._query(
+            "SELECT s.*, u.enabled FROM sessions s JOIN users u ON u.email = s.user"
+            " WHERE s.sid = ?",
+            (sid,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        if row["expires_at"] <= now or not row["enabled"]:
+            self.delete_session(sid)
+            return None
+        if now - row["last_seen"] < min(_REFRESH_EVERY, expiry / 100):
+            return self._session(row)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET last_seen = ?, expires_at = ? WHERE sid = ?",
+                (now, now + expiry, sid),
+            )
+            if cursor.rowcount == 0:  # ended meanwhile by another process
+                return None
+        return Session(row["sid"], row["user"], row["created"], now, now + expiry)
+
+    def delete_session(self, sid: str) -> bool:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM sessions WHERE sid = ?", (sid,)).rowcount > 0
+
+    def expire_sessions(self, email: str | None = None) -> int:
+        """End every session of ``email`` (of everyone when None); return how many ended."""
+        with self._transaction() as db:
+            if email is None:
+                return db.execute("DELETE FROM sessions").rowcount
+            return db.execute(
+                "DELETE FROM sessions WHERE user = ?", (email.strip().lower(),)
+            ).rowcount
+
+    def list_sessions(self, email: str | None = None) -> list[Session]:
+        """Live sessions, oldest first."""
+        now = time.time()
+        if email is None:
+            rows = self._query(
+                "SELECT * FROM sessions WHERE expires_at > ? ORDER BY created", (now,)
+            )
+        else:
+            rows = self._query(
+                "SELECT * FROM sessions WHERE user = ? AND expires_at > ? ORDER BY created",
+                (email.strip().lower(), now),
+            )
+        return [self._session(row) for row in rows]
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def get_settings(self, email: str) -> dict[str, Any] | None:
+        """The user's stored settings object, or None if never saved."""
+        rows = self._query(
+            "SELECT data FROM user_settings WHERE user = ?", (email.strip().lower(),)
+        )
+        if not rows:
+            return None
+        value = json.loads(rows[0]["data"])
+        return value if isinstance(value, dict) else None
+
+    def save_settings(self, email: str, settings: dict[str, Any]) -> None:
+        data = json.dumps(settings, ensure_ascii=False, sort_keys=True)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO user_settings (user, data, modified) VALUES (?, ?, ?)"
+                " ON CONFLICT(user) DO UPDATE SET data = excluded.data,"
+                " modified = excluded.modified",
+                (email.strip().lower(), data, frappe_datetime()),
+            )
+
+    # -- chat history --------------------------------------------------------------------------
+
+    def add_chat_message(
+        self, conversation_id: str, email: str, role: str, content: str
+    ) -> ChatMessage:
+        stamp = frappe_datetime()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO chat_history (conversation_id, user, role, content, timestamp)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, email.strip().lower(), role, content, stamp),
+            )
+        return ChatMessage(conversation_id, role, content, stamp)
+
+    def latest_conversation(self, email: str) -> str | None:
+        rows = self._query(
+            "SELECT conversation_id FROM chat_history WHERE user = ? ORDER BY id DESC LIMIT 1",
+            (email.strip().lower(),),
+        )
+        return str(rows[0]["conversation_id"]) if rows else None
+
+    def get_chat_history(
+        self, email: str, conversation_id: str, limit: int = 50
+    ) -> list[ChatMessage]:
+        """The last ``limit`` messages of one of the user's conversations, oldest first."""
+        rows = self._query(
+            "SELECT conversation_id, role, content, timestamp FROM chat_history"
+            " WHERE user = ? AND conversation_id = ? ORDER BY id DESC LIMIT ?",
+            (email.strip().lower(), conversation_id, max(0, limit)),
+        )
+        return [
+            ChatMessage(r["conversation_id"], r["role"], r["content"], r["timestamp"])
+            for r in reversed(rows)
+        ]
+
+    def usage(self, email: str) -> Usage:
+        """How many prompts the user sent in the last 30 days and today (UTC)."""
+        now = datetime.now(UTC)
+        month_ago = frappe_datetime(now - timedelta(days=30))
+        today = now.strftime("%Y-%m-%d")
+        rows = self._query(
+            "SELECT"
+            " SUM(CASE WHEN timestamp >= ? THEN 1 ELSE 0 END) AS month,"
+            " SUM(CASE WHEN timestamp >= ? THEN 1 ELSE 0 END) AS today,"
+            " MAX(timestamp) AS last_used"
+            " FROM chat_history WHERE user = ? AND role = 'user'",
+            (month_ago, today, email.strip().lower()),
+        )
+        row = rows[0]
+        return Usage(int(row["month"] or 0), int(row["today"] or 0), row["last_used"])

@@ -1,0 +1,114 @@
+"""The language server object: state shared by the features, and the one place they are wired.
+
+Importing this module must stay cheap: the editor waits for ``initialize``. The backend stack
+(httpx, the account, the reference backend in embedded mode) is imported after ``initialize``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from oropendola_ls import __version__
+from oropendola_ls.protocol import OropendolaProtocol
+from oropendola_ls.settings import SettingProblem, Settings
+
+if TYPE_CHECKING:
+    from oropendola_ls.account import Account
+    from oropendola_ls.backend.redact import RedactingFilter
+    from oropendola_ls.embedded import EmbeddedBackend
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+
+
+class ServerNotReadyError(Exception):
+    pass
+
+
+class OropendolaServer(LanguageServer):
+    def __init__(
+        self,
+        *,
+        embedded: EmbeddedBackend | None = None,
+        redactor: RedactingFilter | None = None,
+    ) -> None:
+        super().__init__(
+            "oropendola-ls", __version__, protocol_cls=OropendolaProtocol, max_workers=4
+        )
+        self.embedded = embedded
+        self.redactor = redactor
+        self.settings = Settings()
+        self.init_options: Any = None
+        self.account: Account | None = None
+        self._account_ready: asyncio.Future[Account] | None = None
+        self._shown_problems: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- services ----------------------------------------------------------------------------
+
+    def account_future(self) -> asyncio.Future[Account]:
+        if self._account_ready is None:
+            self._account_ready = asyncio.get_running_loop().create_future()
+        return self._account_ready
+
+    async def get_account(self) -> Account:
+        """The account, once ``initialized`` has set it up (requests may arrive before)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self.account_future()), READY_TIMEOUT)
+        except TimeoutError as exc:
+            raise ServerNotReadyError(
+                "oropendola-ls is still starting; try again in a moment"
+            ) from exc
+
+    def run_task(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, keeping a reference and logging its failure."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("background task %s failed", name, exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    async def cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- telling the user ----------------------------------------------------------------------
+
+    def tell(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def report_settings_problems(self, problems: list[SettingProblem]) -> None:
+        """Show each bad setting once per server run; log unknown keys."""
+        for problem in problems:
+            text = str(problem)
+            if text in self._shown_problems:
+                continue
+            self._shown_problems.add(text)
+            if problem.unknown:
+                log.info("%s", text)
+            else:
+                log.warning("%s", text)
+                self.tell(text, types.MessageType.Warning)
+
+
+def build_server(
+    *, embedded: EmbeddedBackend | None = None, redactor: RedactingFilter | None = None
+) -> OropendolaServer:
+    from oropendola_ls.features import register_all
+
+    server = OropendolaServer(embedded=embedded, redactor=redactor)
+    register_all(server)
+    return server
