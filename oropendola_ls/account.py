@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from oropendola_ls.backend.client import BackendClient
 from oropendola_ls.backend.endpoints import BackendConfig
 from oropendola_ls.backend.errors import BackendError, NotSignedInError
 from oropendola_ls.backend.redact import RedactingFilter
@@ -20,6 +19,7 @@ from oropendola_ls.backend.session import Credentials, SessionStore
 from oropendola_ls.settings import Settings
 
 if TYPE_CHECKING:
+    from oropendola_ls.backend.client import BackendClient
     from oropendola_ls.embedded import EmbeddedBackend
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,11 @@ class SignInResult:
 
 
 class Account:
-    """The server's one connection to the backend and the credentials it presents."""
+    """The server's one connection to the backend and the credentials it presents.
+
+    The HTTP client (and httpx with it) is created on the first call that needs the network,
+    so a server with no session to check stays as light as a bare one.
+    """
 
     def __init__(
         self,
@@ -54,27 +58,29 @@ class Account:
         self.store = store
         self.embedded = embedded
         self.redactor = redactor or RedactingFilter()
-        self.client: BackendClient | None = None
+        self.config = BackendConfig.create()
         self.state: SessionState = "signed_out"
         self.last_error: str | None = None
+        self._client: BackendClient | None = None
+        self._credentials: Credentials | None = None  # held until the client exists
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Build the client for the current settings and load the credentials to present."""
+        """Adopt the current settings and load the credentials to present (no network)."""
         if self.embedded is not None:
             url, user, password = await self.embedded.wait_ready()
-            self.client = self._new_client(BackendConfig.create(url), None)
+            self.config = BackendConfig.create(url)
             await self.sign_in_password(user, password, remember=False)
             return
-        config = BackendConfig.create(
+        self.config = BackendConfig.create(
             self.settings.server_url,
             self.settings.fallback_urls,
             self.settings.profile,
             self.settings.endpoints,
         )
-        self.client = self._new_client(config, self._initial_credentials(config))
-        self.state = "unverified" if _holds(self.client.credentials) else "signed_out"
+        self._credentials = self._initial_credentials()
+        self.state = "unverified" if _holds(self._credentials) else "signed_out"
 
     async def apply_settings(self, settings: Settings) -> bool:
         """Adopt new settings; rebuild the connection when a connection setting changed."""
@@ -86,18 +92,23 @@ class Account:
         return changed
 
     async def aclose(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+        if self._client is not None:
+            self._credentials = self._client.credentials
+            await self._client.aclose()
+            self._client = None
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self._client.credentials if self._client is not None else self._credentials
 
     # -- sign-in ---------------------------------------------------------------------------
 
     async def verify(self) -> SessionState:
         """Ask the backend whether the held credentials still work; never raises."""
-        client = self._client()
-        if not _holds(client.credentials):
+        if not _holds(self.credentials):
             self.state = "signed_out"
             return self.state
+        client = self.client()
         try:
             user = await client.verify_session()
         except NotSignedInError as exc:
@@ -114,30 +125,29 @@ class Account:
     async def sign_in_password(
         self, username: str, password: str, *, remember: bool = True
     ) -> SignInResult:
-        client = self._client()
-        credentials = await client.login(username, password)
+        credentials = await self.client().login(username, password)
         self._adopt(credentials, remember=remember)
         return SignInResult(credentials.user or username, credentials.full_name)
 
     async def sign_in_api_key(self, api_key: str, api_secret: str) -> SignInResult:
-        client = self._client()
         self.redactor.add(api_secret)
-        credentials = await client.use_api_key(api_key, api_secret)
+        credentials = await self.client().use_api_key(api_key, api_secret)
         self._adopt(credentials, remember=self.embedded is None)
         return SignInResult(credentials.user or api_key, credentials.full_name)
 
     async def sign_out(self) -> None:
-        client = self._client()
-        await client.logout()
+        if _holds(self.credentials):
+            await self.client().logout()
+        self._credentials = None
         if self.embedded is None:
-            self.store.delete(client.config.primary_url)
+            self.store.delete(self.config.primary_url)
         self.state, self.last_error = "signed_out", None
 
     # -- calls -----------------------------------------------------------------------------
 
     async def call(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call a backend endpoint; a refused session marks the account expired."""
-        client = self._client()
+        client = self.client()
         try:
             result = await client.call(name, params)
         except NotSignedInError as exc:
@@ -149,23 +159,25 @@ class Account:
             raise
         return result
 
+    async def recheck_primary(self) -> None:
+        """While on a fallback URL, check the primary now and move back if it answers."""
+        if self._client is not None and self.config.on_fallback:
+            await self._client.recheck_primary()
+
     def status(self) -> dict[str, Any]:
-        client = self._client()
-        config = client.config
-        credentials = client.credentials
+        config, credentials = self.config, self.credentials
         signed_in = _holds(credentials) and self.state in ("verified", "unverified")
-        backend: dict[str, Any] = {
-            "url": config.active_url,
-            "environment": config.environment,
-            "profile": config.profile,
-            "primaryUrl": config.primary_url,
-            "onFallback": config.on_fallback,
-            "embedded": self.embedded is not None,
-        }
         result: dict[str, Any] = {
             "signedIn": signed_in,
             "session": self.state,
-            "backend": backend,
+            "backend": {
+                "url": config.active_url,
+                "environment": config.environment,
+                "profile": config.profile,
+                "primaryUrl": config.primary_url,
+                "onFallback": config.on_fallback,
+                "embedded": self.embedded is not None,
+            },
         }
         if signed_in and credentials is not None and credentials.user:
             result["user"] = credentials.user
@@ -177,32 +189,33 @@ class Account:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _client(self) -> BackendClient:
-        if self.client is None:
-            raise RuntimeError("Account.start() has not run")
-        return self.client
+    def client(self) -> BackendClient:
+        """The HTTP client, created (and httpx imported) on first use."""
+        if self._client is None:
+            from oropendola_ls.backend.client import BackendClient
 
-    def _new_client(self, config: BackendConfig, credentials: Credentials | None) -> BackendClient:
-        return BackendClient(
-            config, credentials=credentials, timeout=self.settings.api_request_timeout
-        )
+            self._client = BackendClient(
+                self.config, credentials=self._credentials,
+                timeout=self.settings.api_request_timeout,
+            )
+        return self._client
 
-    def _initial_credentials(self, config: BackendConfig) -> Credentials | None:
+    def _initial_credentials(self) -> Credentials | None:
         if self.settings.api_key and self.settings.api_secret:
             self.redactor.add(self.settings.api_secret)
             return Credentials(api_key=self.settings.api_key, api_secret=self.settings.api_secret)
-        stored = self.store.load(config.primary_url)
+        stored = self.store.load(self.config.primary_url)
         if stored is not None:
-            self.redactor.add(stored.sid)
-            self.redactor.add(stored.api_secret)
+            for secret in stored.secret_values:
+                self.redactor.add(secret)
         return stored
 
     def _adopt(self, credentials: Credentials, *, remember: bool) -> None:
-        self.redactor.add(credentials.sid)
-        self.redactor.add(credentials.api_secret)
+        for secret in credentials.secret_values:
+            self.redactor.add(secret)
         self.state, self.last_error = "verified", None
         if remember:
-            self.store.save(self._client().config.primary_url, credentials)
+            self.store.save(self.config.primary_url, credentials)
 
 
 def _holds(credentials: Credentials | None) -> bool:

@@ -282,7 +282,7 @@ async def _login(args: argparse.Namespace, who: str, secret: str) -> int:
     finally:
         await account.aclose()
     name = f" ({result.full_name})" if result.full_name else ""
-    print(f"Signed in to {account.settings.server_url} as {result.user}{name}.")
+    print(f"Signed in to {account.config.primary_url} as {result.user}{name}.")
     return 0
 
 
@@ -294,8 +294,8 @@ async def _logout(args: argparse.Namespace) -> int:
         await account.sign_out()
     finally:
         await account.aclose()
-    print(f"Signed out of {account.settings.server_url}." if had_session
-          else f"No stored session for {account.settings.server_url}.")
+    print(f"Signed out of {account.config.primary_url}." if had_session
+          else f"No stored session for {account.config.primary_url}.")
     return 0
 
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import html
 import json
 import logging
 import math
@@ -32,7 +30,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
@@ -46,6 +44,15 @@ from oropendola_ls.backend.endpoints import (
     BackendConfig,
     Endpoint,
     normalize_base_url,
+)
+from oropendola_ls.backend.envelope import (
+    FRAPPE_EXTRA_KEYS,
+    METHOD_MISSING_MARK,
+    error_text,
+    in_band_failure,
+    json_object,
+    parse_retry_after,
+    set_cookies,
 )
 from oropendola_ls.backend.errors import (
     BackendError,
@@ -67,15 +74,6 @@ USER_AGENT = f"oropendola-ls/{__version__}"
 HEALTH_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 10.0
 MAX_BACKOFF = 30.0
-MAX_MESSAGE_LENGTH = 500
-METHOD_MISSING_MARK = "Failed to get method"
-FRAPPE_EXTRA_KEYS = frozenset(
-    {
-        "_server_messages", "_debug_messages", "_error_message", "session_expired", "home_page",
-        "full_name", "redirect_to", "exc_type", "exception", "exc",
-    }
-)
-"""Keys Frappe adds beside ``message``; they are not part of a method's return value."""
 
 AuthErrorFactory = Callable[[int | None, str], BackendError]
 """Builds the error for a 401/403 (HTTP or in-band) from the status and the backend's text."""
@@ -105,133 +103,8 @@ def _host(base_url: str) -> str:
     return urlsplit(base_url).netloc
 
 
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
-
-
-def _plain(text: str) -> str:
-    """Frappe messages are HTML fragments: drop the tags, unescape entities."""
-    return _clip(html.unescape(re.sub(r"<[^>]*>", " ", text)))
-
-
 def _seconds(value: float) -> str:
     return f"{value:g} s"
-
-
-def _server_messages(raw: object) -> list[str]:
-    """Decode ``_server_messages``: a JSON string of a list of JSON strings with ``message``."""
-    if isinstance(raw, str):
-        text = raw
-        try:
-            raw = json.loads(text)
-        except ValueError:
-            return [_plain(text)] if text.strip() else []
-    if not isinstance(raw, list):
-        return []
-    out: list[str] = []
-    for item in raw:
-        if isinstance(item, str):
-            with contextlib.suppress(ValueError):
-                item = json.loads(item)
-        message = item.get("message") if isinstance(item, dict) else item
-        if isinstance(message, str) and message.strip():
-            out.append(_plain(message))
-    return out
-
-
-def _text_of(value: object) -> str:
-    """A human message from a string or from an ``{error|message|detail}`` object."""
-    if isinstance(value, str):
-        return _plain(value)
-    if isinstance(value, dict):
-        parts: list[str] = []
-        for key in ("error", "message", "detail"):
-            text = _text_of(value.get(key)) if key in value else ""
-            if text and text not in parts:
-                parts.append(text)
-        return ": ".join(parts)
-    return ""
-
-
-def _error_text(body: Mapping[str, Any]) -> str:
-    """The message of a Frappe error envelope, best source first."""
-    messages = _server_messages(body.get("_server_messages"))
-    if messages:
-        return _clip("; ".join(messages))
-    text = _text_of(body.get("message"))
-    if text:
-        return text
-    exception = body.get("exception")
-    if isinstance(exception, str) and exception.strip():
-        return _plain(exception.split(": ", 1)[-1])
-    exc_type = body.get("exc_type")
-    return exc_type if isinstance(exc_type, str) else ""
-
-
-def _in_band_status(value: Mapping[str, Any]) -> int | None:
-    status = value.get("status")
-    if isinstance(status, bool):
-        return None
-    if isinstance(status, int):
-        return status
-    if isinstance(status, str) and status.strip().isdigit():
-        return int(status)
-    return None
-
-
-def _in_band_failure(value: object) -> tuple[int | None, str] | None:
-    """``(status, text)`` when an unwrapped ``message`` reports a failure at HTTP 200."""
-    if not isinstance(value, dict):
-        return None
-    status = _in_band_status(value)
-    success = value.get("success", True)
-    failed = (
-        success is False
-        or (isinstance(success, str) and success.lower() == "false")
-        or (status is not None and status >= 400)
-        or bool(value.get("error"))
-    )
-    if not failed:
-        return None
-    return status, _text_of(value) or "the backend reported a failure"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _json_body(response: httpx.Response) -> dict[str, Any] | None:
-    """The response body as a JSON object, or None when it is not one (HTML, truncated, empty)."""
-    try:
-        body = json.loads(response.content)
-    except ValueError:  # also UnicodeDecodeError
-        return None
-    return body if isinstance(body, dict) else None
-
-
-def _cookies(response: httpx.Response) -> dict[str, str]:
-    """``name → value`` of each Set-Cookie header (the last one wins)."""
-    out: dict[str, str] = {}
-    for header in response.headers.get_list("set-cookie"):
-        name, sep, value = header.split(";", 1)[0].partition("=")
-        if sep and name.strip():
-            out[name.strip()] = value.strip().strip('"')
-    return out
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -349,7 +222,7 @@ class BackendClient:
                 "auth.login", {"usr": username, "pwd": password}, False, None,
                 auth_error=wrong_password,
             )
-            cookies = _cookies(response)
+            cookies = set_cookies(response)
             sid = cookies.get("sid")
             if not sid or sid == "Guest":
                 if value == "Password Reset":
@@ -363,7 +236,7 @@ class BackendClient:
                     "sign-in is not supported here: use an API key and secret instead",
                     status=response.status_code,
                 )
-            body = _json_body(response) or {}
+            body = json_object(response) or {}
             full_name = body.get("full_name")
             if not isinstance(full_name, str) or not full_name:
                 full_name = unquote(cookies.get("full_name", "")) or None
@@ -630,7 +503,7 @@ class BackendClient:
                     await asyncio.sleep(wait)
                     attempt += 1
                     continue
-                raise self._rate_limited(base, retry_after, _json_body(response))
+                raise self._rate_limited(base, retry_after, json_object(response))
             if status >= 500:
                 server_errors += 1
                 if idempotent:
@@ -683,7 +556,7 @@ class BackendClient:
     def _rate_limited(
         self, base: str, retry_after: float | None, body: dict[str, Any] | None
     ) -> RateLimitedError:
-        detail = _error_text(body) if body else ""
+        detail = error_text(body) if body else ""
         detail = f" ({detail})" if detail else ""
         if retry_after is None:
             when = "try again later"
@@ -697,8 +570,8 @@ class BackendClient:
         )
 
     def _server_error(self, base: str, response: httpx.Response) -> BackendUnavailableError:
-        body = _json_body(response)
-        text = _error_text(body) if body else ""
+        body = json_object(response)
+        text = error_text(body) if body else ""
         detail = f": {text}" if text else f" ({response.reason_phrase})"
         return BackendUnavailableError(
             f"The Oropendola backend at {_host(base)} failed with HTTP {response.status_code}"
@@ -727,7 +600,7 @@ class BackendClient:
                 "final https:// address",
                 status=status,
             )
-        body = _json_body(response)
+        body = json_object(response)
         if body is None:
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
             what = content_type or ("an empty body" if not response.content else "no content type")
@@ -740,7 +613,7 @@ class BackendClient:
         if body.get("session_expired") in (1, "1", True):
             raise SessionExpiredError(status=status)
         if status in (401, 403):
-            text = _error_text(body)
+            text = error_text(body)
             if auth_error is not None:
                 raise auth_error(status, text)
             if credentials_sent:
@@ -749,7 +622,7 @@ class BackendClient:
         if status == 417 and METHOD_MISSING_MARK in response.text:
             raise _MethodMissing(endpoint.method)
         if status >= 400 or "exc_type" in body:
-            text = _error_text(body) or response.reason_phrase
+            text = error_text(body) or response.reason_phrase
             raise BackendRequestError(
                 f"The backend refused {name} ({endpoint.method}) with HTTP {status}: {text}",
                 status=status,
@@ -758,7 +631,7 @@ class BackendClient:
             value = body["message"]
         else:
             value = {k: v for k, v in body.items() if k not in FRAPPE_EXTRA_KEYS} or None
-        failure = _in_band_failure(value)
+        failure = in_band_failure(value)
         if failure is not None:
             in_status, text = failure
             if in_status in (401, 403):

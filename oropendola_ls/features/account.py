@@ -118,9 +118,7 @@ async def sign_out(ls: OropendolaServer, params: Any) -> None:
 async def status(ls: OropendolaServer, params: Any) -> dict[str, Any]:
     parse_params(STATUS, params, EmptyParams)
     account = await ls.get_account()
-    client = account.client
-    if client is not None and client.config.on_fallback:
-        await client.recheck_primary()
+    await account.recheck_primary()
     return _status(ls, account)
 
 
@@ -158,8 +156,7 @@ async def reconnect_command(ls: OropendolaServer, *args: Any) -> dict[str, Any]:
     this re-checks the HTTP side only.
     """
     account = await ls.get_account()
-    if account.client is not None:
-        await account.client.recheck_primary()
+    await account.recheck_primary()
     await account.verify()
     return _status(ls, account)
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from oropendola_ls import __version__
-from oropendola_ls.backend.client import parse_retry_after
+from oropendola_ls.backend.envelope import parse_retry_after
 from oropendola_ls.backend.endpoints import BackendConfig, BackendConfigError, Endpoint
 from oropendola_ls.backend.errors import (
     BackendError,
