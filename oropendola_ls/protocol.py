@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import cattrs
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol
 
 CUSTOM_PREFIX = "oropendola/"
@@ -33,8 +35,39 @@ class RawNotification:
     params: Any = None
 
 
+class _Answered:
+    """Stands in for a request that was already answered with an error while being read."""
+
+
+ANSWERED = _Answered()
+
+
 class OropendolaProtocol(LanguageServerProtocol):
     def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         if method.startswith(CUSTOM_PREFIX):
             return RawRequest
         return super().get_message_type(method)
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """Answer a request whose params do not fit its method with -32602.
+
+        pygls reports such a request with a window/showMessage and never answers it, so the
+        editor would wait for ever.
+        """
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if not ({"jsonrpc", "id", "method"} <= data.keys()) or "result" in data:
+                raise
+            cause = exc.__cause__
+            detail = (
+                "; ".join(cattrs.transform_error(cause))
+                if isinstance(cause, cattrs.BaseValidationError) else "malformed message"
+            )
+            error = JsonRpcInvalidParams(f"{data['method']}: invalid params: {detail}")
+            self._send_response(data["id"], error=error.to_response_error())
+            return ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        if message is not ANSWERED:
+            super().handle_message(message)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +139,41 @@ def stored_sid(config_dir: Path, url: str) -> str:
     sid = json.loads((config_dir / "session.json").read_text())["sessions"][url]["sid"]
     assert isinstance(sid, str) and len(sid) >= 16
     return sid
+
+
+def test_garbage_on_stdin_does_not_stop_the_server(config_dir: Path) -> None:
+    """Bytes no LSP client would send: truncated JSON, invalid UTF-8, a wrong envelope, a
+    standard request with params of the wrong shape (pygls alone would never answer it)."""
+
+    def frame(body: bytes) -> bytes:
+        return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+    ]
+    stdin = b"".join(frame(json.dumps(m).encode()) for m in messages)
+    stdin += frame(b'{"jsonrpc": "2.0", "id": 2, "method": ')
+    stdin += frame(b"\xff\xfe\x00 not utf-8")
+    stdin += frame(b'["not", "an", "object"]')
+    stdin += frame(json.dumps({"jsonrpc": "2.0", "id": 5, "method": "textDocument/hover",
+                               "params": {"textDocument": 5}}).encode())
+    stdin += frame(json.dumps(
+        {"jsonrpc": "2.0", "id": 3, "method": "oropendola/status", "params": {}}).encode())
+    stdin += frame(json.dumps({"jsonrpc": "2.0", "id": 4, "method": "shutdown"}).encode())
+    stdin += frame(json.dumps({"jsonrpc": "2.0", "method": "exit"}).encode())
+    done = subprocess.run([sys.executable, "-m", "oropendola_ls"], input=stdin,
+                          capture_output=True, timeout=60, env=server_env(config_dir), check=False)
+    answers = {}
+    rest = done.stdout
+    while rest:
+        header, _, rest = rest.partition(b"\r\n\r\n")
+        length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        message, rest = json.loads(rest[:length]), rest[length:]
+        if "id" in message:
+            answers[message["id"]] = message
+    assert answers[5]["error"]["code"] == -32602
+    assert "textDocument/hover" in answers[5]["error"]["message"]
+    assert "position" in answers[5]["error"]["message"]
+    assert answers[3]["result"]["signedIn"] is False
+    assert answers[4]["result"] is None
