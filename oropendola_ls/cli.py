@@ -4,6 +4,7 @@
     oropendola-ls --tcp --host H --port P LSP server on TCP
     oropendola-ls --embedded              LSP server on an in-process reference backend
     oropendola-ls login | logout | status sign in from a terminal
+    oropendola-ls check-command [CMD ...] the command gate, as a dry run
     oropendola-ls backend [adduser ...]   the reference backend
 """
 
@@ -15,7 +16,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--server", help="only this backend URL")
     status.add_argument("--json", action="store_true", help="print JSON")
     _logging_arguments(status)
+
+    check = commands.add_parser(
+        "check-command", help="run the command gate on commands; executes nothing",
+        description="Run the command gate on each CMD, or on each line of stdin (each "
+        "NUL-separated command with -0), and print the decision. Executes nothing.",
+    )
+    check.add_argument("commands", nargs="*", metavar="CMD", help="commands to check")
+    check.add_argument("--json", action="store_true",
+                       help='one JSON object per command: {"command", "decision", "risk", '
+                       '"score", "reasons"}')
+    check.add_argument("-0", "--null", action="store_true",
+                       help="read NUL-separated commands from stdin (commands with newlines)")
+    _logging_arguments(check)
 
     backend = commands.add_parser(
         "backend", help="run the reference backend (a local Frappe-compatible server)",
@@ -150,6 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, redactor)
         if args.command == "backend":
             return _backend(args)
+        if args.command == "check-command":
+            return _check_commands(args)
         if args.command == "login":
             return asyncio.run(_account_command(args, *_login_secrets(args)))
         return asyncio.run(_account_command(args))
@@ -173,6 +189,29 @@ def _serve(args: argparse.Namespace, redactor: Any) -> int:
         server.start_io()
     if embedded is not None:
         embedded.stop()
+    return 0
+
+
+def _check_commands(args: argparse.Namespace) -> int:
+    from oropendola_ls.safety import CommandValidator
+
+    validator = CommandValidator()
+    if args.commands:
+        commands: Iterable[str] = args.commands
+    elif args.null:
+        commands = (c for c in sys.stdin.read().split("\0") if c.strip())
+    else:
+        commands = (line.rstrip("\r\n") for line in sys.stdin if line.strip())
+    for command in commands:
+        verdict = validator.validate(command)
+        if args.json:
+            print(json.dumps(verdict.to_json(), ensure_ascii=False))
+            continue
+        shown = command if command.isprintable() else command.encode("unicode_escape").decode()
+        print(f"{verdict.decision:<8}{verdict.risk:<7}{verdict.score:>3}  {shown}")
+        for reason in verdict.reasons:
+            print(f"    - {reason}")
+    sys.stdout.flush()
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Where oropendola-ls keeps its files: the user's config and data directories.
+"""Where oropendola-ls keeps its files: the user's config, data and state directories.
 
-``OROPENDOLA_CONFIG_DIR`` and ``OROPENDOLA_DATA_DIR`` override the platform defaults (tests and
-portable installs use them).
+``OROPENDOLA_CONFIG_DIR``, ``OROPENDOLA_DATA_DIR`` and ``OROPENDOLA_STATE_DIR`` override the
+platform defaults (tests and portable installs use them).
 """
 
 from __future__ import annotations
@@ -28,3 +28,13 @@ def data_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def state_dir() -> Path:
+    """Logs and other state worth keeping but not syncing (the command audit log)."""
+    override = os.environ.get("OROPENDOLA_STATE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))

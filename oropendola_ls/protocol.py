@@ -8,6 +8,7 @@ drops malformed requests without an answer. Custom methods are therefore read as
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import attrs
@@ -43,6 +44,28 @@ ANSWERED = _Answered()
 
 
 class OropendolaProtocol(LanguageServerProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bound_tasks: dict[int | str, asyncio.Task[Any]] = {}
+
+    def bind_to_request(self) -> None:
+        """Let ``$/cancelRequest`` for the current request cancel the current task.
+
+        pygls runs a ``workspace/executeCommand`` command as a separate task of its built-in
+        handler, so cancelling the request alone would leave the command running.
+        """
+        msg_id, task = self.msg_id, asyncio.current_task()
+        if msg_id is None or task is None:
+            return
+        self._bound_tasks[msg_id] = task
+        task.add_done_callback(lambda _: self._bound_tasks.pop(msg_id, None))
+
+    def _handle_cancel_notification(self, msg_id: int | str) -> None:
+        task = self._bound_tasks.pop(msg_id, None)
+        super()._handle_cancel_notification(msg_id)
+        if task is not None:
+            task.cancel()
+
     def get_message_type(self, method: str) -> type[Any] | None:  # type: ignore[override]
         if method.startswith(CUSTOM_PREFIX):
             return RawRequest

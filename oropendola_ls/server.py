@@ -33,6 +33,8 @@ class ServerNotReadyError(Exception):
 
 
 class OropendolaServer(LanguageServer):
+    protocol: OropendolaProtocol
+
     def __init__(
         self,
         *,

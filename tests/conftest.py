@@ -135,15 +135,22 @@ def _client_converter() -> Any:
     return conv
 
 
-def make_client() -> LanguageClient:
+def make_client(*, can_ask: bool = True) -> LanguageClient:
+    """A pytest-lsp client; ``can_ask=False`` leaves out window/showMessageRequest, as Helix
+    does (the server then gets -32601 when it asks)."""
     client = LanguageClient(converter_factory=_client_converter)
     register_lsp_features(client)
     client.message_requests = []  # type: ignore[attr-defined]
+    client.message_answer = None  # type: ignore[attr-defined]  # the button the "user" presses
 
-    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-    def on_message_request(params: types.ShowMessageRequestParams) -> None:
-        client.message_requests.append(params)  # type: ignore[attr-defined]
-        return None
+    if can_ask:
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def on_message_request(
+            params: types.ShowMessageRequestParams,
+        ) -> types.MessageActionItem | None:
+            client.message_requests.append(params)  # type: ignore[attr-defined]
+            answer = client.message_answer  # type: ignore[attr-defined]
+            return types.MessageActionItem(title=answer) if answer else None
 
     @client.feature(types.CLIENT_REGISTER_CAPABILITY)
     def on_register(params: types.RegistrationParams) -> None:
@@ -168,6 +175,7 @@ def server_env(config_dir: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["OROPENDOLA_CONFIG_DIR"] = str(config_dir)
     env["OROPENDOLA_DATA_DIR"] = str(config_dir.parent / "data")
+    env["OROPENDOLA_STATE_DIR"] = str(config_dir.parent / "state")
     env.update(extra)
     return env
 
@@ -181,9 +189,11 @@ async def lsp_session(
     args: tuple[str, ...] = (),
     configuration: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    can_ask: bool = True,
+    workspace: Path | None = None,
 ) -> AsyncIterator[LanguageClient]:
     """Start `oropendola-ls`, initialize it with ``settings`` as initializationOptions."""
-    client = make_client()
+    client = make_client(can_ask=can_ask)
     if configuration is not None:
         client.set_configuration(configuration, section="oropendola")
     await client.start_io(
@@ -194,7 +204,7 @@ async def lsp_session(
             types.InitializeParams(
                 capabilities=client_capabilities(preset),
                 process_id=os.getpid(),
-                root_uri=config_dir.parent.as_uri(),
+                root_uri=(workspace or config_dir.parent).as_uri(),
                 initialization_options=settings or {},
             )
         )

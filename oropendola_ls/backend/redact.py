@@ -96,3 +96,27 @@ class RedactingFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = self._clean(record.stack_info)
         return True
+
+
+_SECRET_PATTERNS = re.compile(
+    r"""(?ix)
+    (?P<kv>(?:api[_-]?key|api[_-]?secret|access[_-]?token|auth[_-]?token|token|secret|password
+           |passwd|pwd|sid)\s*[=:]\s*)(?P<kv_value>["']?[^\s"'&;|]{4,})
+    | (?P<auth>(?:authorization:\s*(?:bearer|token|basic)\s+|bearer\s+))(?P<auth_value>[^\s"']{8,})
+    | (?P<url>\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)(?P<url_value>[^@\s/]+)(?=@)
+    | (?P<known>\b(?:ghp_|gho_|ghs_|github_pat_|glpat-|sk-|xox[abpr]-|AKIA)[A-Za-z0-9_\-]{8,})
+    """
+)
+
+
+def redact_patterns(text: str) -> str:
+    """Mask secret-looking values in free text (commands, prompts): ``KEY=value`` pairs,
+    ``Authorization``/``Bearer`` values, passwords in URLs, and well-known token shapes."""
+
+    def mask(match: re.Match[str]) -> str:
+        for prefix, value in (("kv", "kv_value"), ("auth", "auth_value"), ("url", "url_value")):
+            if match.group(prefix) is not None:
+                return match.group(prefix) + MASK
+        return MASK
+
+    return _SECRET_PATTERNS.sub(mask, text)

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_all(server: OropendolaServer) -> None:
-    from oropendola_ls.features import account, lifecycle
+    from oropendola_ls.features import account, lifecycle, shell
 
-    for module in (lifecycle, account):
+    for module in (lifecycle, account, shell):
         module.register(server)
