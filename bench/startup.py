@@ -99,9 +99,11 @@ def main() -> int:
                       statistics.median(r for _, r in runs)) for name, runs in results.items()}
     print(f"runs: {args.runs} each, interleaved; python {sys.version.split()[0]}")
     for name, (seconds, rss) in medians.items():
-        print(f"{name:14s}  spawn->initialize {seconds * 1000:7.1f} ms   idle RSS {rss / 1024:6.1f} MiB")
+        print(f"{name:14s}  spawn->initialize {seconds * 1000:7.1f} ms"
+              f"   idle RSS {rss / 1024:6.1f} MiB")
     (base_t, base_r), (ours_t, ours_r) = medians["bare pygls"], medians["oropendola-ls"]
-    print(f"ratio           spawn->initialize {ours_t / base_t:5.2f}x      idle RSS {ours_r / base_r:5.2f}x")
+    print(f"ratio           spawn->initialize {ours_t / base_t:5.2f}x"
+          f"      idle RSS {ours_r / base_r:5.2f}x")
     return 0
 
 

@@ -114,7 +114,7 @@ def redact_patterns(text: str) -> str:
     ``Authorization``/``Bearer`` values, passwords in URLs, and well-known token shapes."""
 
     def mask(match: re.Match[str]) -> str:
-        for prefix, value in (("kv", "kv_value"), ("auth", "auth_value"), ("url", "url_value")):
+        for prefix in ("kv", "auth", "url"):
             if match.group(prefix) is not None:
                 return match.group(prefix) + MASK
         return MASK

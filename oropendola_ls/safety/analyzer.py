@@ -105,6 +105,7 @@ _STATEMENTS = _SEQUENCES | frozenset(
 )
 _BodyRunner = Callable[[Flow | None, list[Node]], Flow]  # (stdin, extra argument nodes) -> flow
 _EMPTY_FLOW = Flow()  # never mutated
+_TAINTS = FETCH | DECODE | SECRET
 _ARGUMENTS = frozenset(
     {
         "string",
@@ -401,6 +402,8 @@ class _Analyzer:
             return self.redirected(node, scope, stdin, p, depth)
         if kind == "subshell":
             return self.sequence(node, scope.child(), stdin, p, depth)
+        if kind == "for_statement":
+            return self.for_loop(node, scope, stdin, p, depth)
         if kind in _SEQUENCES:
             return self.sequence(node, scope, stdin, p, depth)
         if kind == "function_definition":
@@ -448,6 +451,20 @@ class _Analyzer:
                         self.source(text[1:-1], scope.child(), p.depth + 1, p.span(node))
             return Flow()
         return Flow(self.scan_children(node, scope, p, depth))
+
+    def for_loop(self, node: Node, scope: Scope, stdin: Flow | None, p: _Pass, depth: int) -> Flow:
+        """``for x in WORDS; do BODY; done``: x carries what the words carry (downloads...)."""
+        variable = node.child_by_field_name("variable")
+        body = node.child_by_field_name("body")
+        flow = 0
+        for value in node.children_by_field_name("value"):
+            if value.child_count:
+                flow |= self.scan(value, scope, p, depth + 1)
+        if variable is not None:
+            scope.set_var(p.text(variable), None, flow & _TAINTS)
+        if body is None:
+            return Flow(flow)
+        return self.stmt(body, scope, stdin, p, depth + 1)
 
     def scan_children(self, node: Node, scope: Scope, p: _Pass, depth: int) -> int:
         out = 0
@@ -586,6 +603,8 @@ class _Analyzer:
             w = resolve_word(n, p.src, scope.vars)
             if w.complex:
                 w.sub_flow = self.scan(n, scope, p, depth + 1)
+                if w.vars and scope.taint:
+                    self.taint_of(w, scope)
             if w.vanish:
                 continue
             if w.alts:
@@ -597,6 +616,14 @@ class _Analyzer:
             else:
                 out.append(w)
         return out
+
+    @staticmethod
+    def taint_of(w: Word, scope: Scope) -> None:
+        """Variables holding downloaded, decoded or secret data carry that into the word."""
+        for name in w.vars:
+            flow = scope.taint.get(name)
+            if flow:
+                w.sub_flow |= flow
 
     def glue(self, out: list[Word], n: Node, scope: Scope, p: _Pass, depth: int) -> None:
         """Append node ``n`` to the word before it (they touch, so bash reads one word)."""
@@ -850,15 +877,24 @@ class _Analyzer:
         value: str | None = ""
         word: Word | None = None
         if value_node is not None:
-            word = resolve_word(value_node, p.src, scope.vars)
-            if word.complex or value_node.child_count:
-                word.sub_flow = self.scan(value_node, scope, p, depth + 1)
+            subst = None
+            if value_node.type in ("command_substitution", "string"):
+                subst = self.substitution_word(value_node, scope, p, depth)
+            if subst:
+                word = subst[0]
+                if len(subst) > 1:
+                    word.value = " ".join(w.value or "" for w in subst)
+            else:
+                word = resolve_word(value_node, p.src, scope.vars)
+                if word.complex or value_node.child_count:
+                    word.sub_flow = self.scan(value_node, scope, p, depth + 1)
+                    self.taint_of(word, scope)
             value = word.value
         if name_node is not None and name_node.type == "subscript":
             name = p.text(name_node).split("[", 1)[0]
             value = None
         if inv is None:
-            scope.set_var(name, value)
+            scope.set_var(name, value, word.sub_flow & _TAINTS if word is not None else 0)
             if name == "PWD":
                 scope.cwd = resolve(value, scope.cwd).path if value else None
             if name in _DANGEROUS_VARS or name.startswith(_DANGEROUS_VAR_PREFIXES):

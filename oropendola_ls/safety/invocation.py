@@ -101,17 +101,19 @@ class Scope:
     subshells (pipeline stages, substitutions) never assign anything.
     """
 
-    __slots__ = ("cwd", "functions", "owned", "vars")
+    __slots__ = ("cwd", "functions", "owned", "taint", "vars")
 
     def __init__(self, cwd: str | None, vars_: dict[str, str | None], functions: set[str]) -> None:
         self.cwd = cwd
         self.vars = vars_
         self.functions = functions
+        self.taint: dict[str, int] = {}  # variable -> Flow flags of the data assigned to it
         self.owned = True
 
     def child(self) -> Scope:
         """A subshell's copy: changes inside do not leak out."""
         copy = Scope(self.cwd, self.vars, self.functions)
+        copy.taint = self.taint
         copy.owned = False
         return copy
 
@@ -119,11 +121,17 @@ class Scope:
         if not self.owned:
             self.vars = dict(self.vars)
             self.functions = set(self.functions)
+            self.taint = dict(self.taint)
             self.owned = True
 
-    def set_var(self, name: str, value: str | None) -> None:
+    def set_var(self, name: str, value: str | None, flow: int = 0) -> None:
+        """Assign ``name``; ``flow`` says the value came from a download, decoder or secret."""
         self._own()
         self.vars[name] = value
+        if flow:
+            self.taint[name] = flow
+        elif name in self.taint:
+            del self.taint[name]
 
     def unset_var(self, name: str) -> None:
         if name in self.vars:
