@@ -257,19 +257,21 @@ class _Analyzer:
         return self.sequence(root, scope, stdin, p)
 
     def plain(self, text: str) -> bool:
-        """Analyse a line of plain words joined by ``|``, ``&&``, ``||`` and ``;`` (see
-        `_PLAIN_CHARS`) without the parser. False, having done nothing, when the line is not
-        that simple."""
+        """Analyse a plain line (see `_PLAIN_LEX`) without the parser. False, having done
+        nothing, when the line is not that simple."""
         pipelines: list[list[list[Word]]] = [[[]]]
-        pending_redirect = False
-        for m in _PLAIN_TOKEN.finditer(text):
-            piece = m.group()
-            if pending_redirect:
-                if piece != "/dev/null":
-                    return False
-                pending_redirect = False
+        pos = 0
+        end = len(text)
+        home = HOME
+        for m in _PLAIN_LEX.finditer(text):
+            if m.start() != pos:
+                return False  # something the lexer does not know
+            pos = m.end()
+            kind = m.lastgroup
+            if kind == "blank" or kind == "redir":
                 continue
-            if piece in _PLAIN_OPERATORS:
+            piece = m.group()
+            if kind == "op":
                 if not pipelines[-1][-1]:
                     return False  # empty command: let the parser report it
                 if piece == "|":
@@ -277,29 +279,33 @@ class _Analyzer:
                 else:
                     pipelines.append([[]])
                 continue
-            if ">" in piece or "&" in piece:
-                if piece in _HARMLESS_REDIRECTS:
-                    continue
-                if piece in _NULL_REDIRECT_OPERATORS:
-                    pending_redirect = True
-                    continue
-                return False
+            value = piece
+            if "'" in piece or '"' in piece:
+                value = _QUOTES.sub(_unquote, piece)
+            if "~" in piece:
+                if "=~" in piece or ":~" in piece:
+                    return False  # tilde after = or : (assignment-like words): the parser path
+                if piece[0] == "~":
+                    if not (piece == "~" or piece.startswith("~/")):
+                        return False  # ~user, ~+, ~-
+                    value = home + value[1:]
+                # elsewhere (HEAD~1) a tilde is an ordinary character
             current = pipelines[-1][-1]
-            if not current and (piece in _RESERVED or "=" in piece):
+            if not current and (
+                piece in _RESERVED or "=" in piece.split("'", 1)[0].split('"', 1)[0]
+            ):
                 return False  # a reserved word or an assignment: not a plain command
-            current.append(Word(piece, None, m.start(), m.end()))
-        if pending_redirect:
-            return False
-        if not pipelines[-1][-1]:
-            if len(pipelines) == 1 or text.rstrip()[-1:] != ";":
+            current.append(Word(value, None, m.start(), pos))
+        if pos != end or not pipelines[-1][-1]:
+            if pos != end or len(pipelines) == 1 or text.rstrip()[-1:] != ";":
                 return False
             pipelines.pop()  # a trailing `;`
         scope = _new_scope()
         for pipeline in pipelines:
             flow: Flow | None = None
             for words in pipeline:
-                start, end = words[0].start, words[-1].end
-                record = CommandRecord(len(self.records), text[start:end], (start, end))
+                start, stop = words[0].start, words[-1].end
+                record = CommandRecord(len(self.records), text[start:stop], (start, stop))
                 self.records.append(record)
                 stage_scope = scope.child() if len(pipeline) > 1 else scope
                 inv = Invocation(
@@ -1358,6 +1364,10 @@ def _newline_between_words(children: list[Node], src: bytes) -> bool:
     return False
 
 
+def _unquote(m: re.Match[str]) -> str:
+    return m.group(1) if m.group(1) is not None else m.group(2)
+
+
 def _split_list(node: Node) -> tuple[Node, list[Node]]:
     """A ``list`` node's first element and the statements after it, in order."""
     rest: list[Node] = []
@@ -1412,31 +1422,22 @@ def _calls(node: Node, name: str, p: _Pass) -> bool:
     return False
 
 
-# A line of plain words: letters, digits and punctuation that bash never treats specially, separated
-# by blanks, joined by `|`, `&&`, `||`, `;`, with at most fd duplications and /dev/null
-# redirections. Bash splits such a line on blanks and operators and nothing else happens to it
-# (no quotes, expansions, globs, comments, heredocs), so it needs no parser.
-_PLAIN_CHARS = re.compile(r"[A-Za-z0-9_./:=,+@%\- \t|;&>]+")
-_PLAIN_TOKEN = re.compile(r"\|\||&&|[|;]|[^ \t|;]+")
-_PLAIN_OPERATORS = frozenset({"|", "||", "&&", ";"})
-_HARMLESS_REDIRECTS = frozenset(
-    {
-        "2>&1",
-        "1>&2",
-        ">&2",
-        ">&1",
-        "2>/dev/null",
-        ">/dev/null",
-        "1>/dev/null",
-        "&>/dev/null",
-        ">>/dev/null",
-        "2>>/dev/null",
-        "&>>/dev/null",
-    }
+# A plain line: words made of characters bash never treats specially, plus single-quoted text and
+# double-quoted text without `$`, backquotes or backslashes, separated by blanks and joined by
+# `|`, `&&`, `||`, `;`, with at most fd duplications and /dev/null redirections; `~` only at the
+# start of a word. Bash does nothing to such a line but split it and remove the quotes (globs are
+# taken literally, as on the parser path), so it needs no parser.
+_PLAIN_LEX = re.compile(
+    r"(?P<blank>[ \t]+)"
+    r"|(?P<op>\|\||&&|[|;])"
+    r"|(?P<redir>(?:[0-9]?>&[0-9]|[0-9&]?>>?[ \t]*/dev/null)(?=[ \t|;]|$))"
+    r"|(?P<word>(?:[A-Za-z0-9_./:=,+@%*?\[\]~^-]|'[^'\n]*'|\"[^\"$`\\\n!]*\")+)"
 )
-_NULL_REDIRECT_OPERATORS = frozenset({">", "2>", "1>", "&>", ">>", "2>>", "&>>"})
+_QUOTES = re.compile(r"'([^']*)'|\"([^\"]*)\"")
 _RESERVED = frozenset(
     {
+        "[[",
+        "]]",
         "if",
         "then",
         "else",
@@ -1463,7 +1464,7 @@ def analyze(command: str, *, fast: bool = True) -> Analysis:
     the parser-free path for plain lines (tests compare both)."""
     result = Analysis()
     engine = _Analyzer(result)
-    if fast and _PLAIN_CHARS.fullmatch(command) and engine.plain(command):
+    if fast and command.isascii() and "\n" not in command and engine.plain(command):
         return result
     engine.source(command, _new_scope(), 0, None)
     if "\\\n" in command:

@@ -550,6 +550,7 @@ _register(
     ),
 )
 
+
 def _read(inv: Invocation) -> None:
     """``read`` assigns its input to variables: they carry what the input carries."""
     stdin = inv.stdin
