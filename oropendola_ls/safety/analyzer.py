@@ -40,6 +40,7 @@ from oropendola_ls.safety.shell_ast import (
 )
 from oropendola_ls.safety.targets import (
     HOME,
+    TRUSTED_BIN_DIRS,
     WORKSPACE,
     basename,
     classify_delete,
@@ -59,17 +60,6 @@ MAX_DEPTH = 6  # nested code (sh -c, eval, heredocs into shells, python -c ...)
 MAX_PEEL = 16  # wrapper levels in one simple command
 MAX_NODES_DEPTH = 200  # tree recursion guard
 
-_TRUSTED_BIN_DIRS = frozenset(
-    {
-        "/bin",
-        "/usr/bin",
-        "/usr/local/bin",
-        "/sbin",
-        "/usr/sbin",
-        "/usr/local/sbin",
-        "/opt/homebrew/bin",
-    }
-)
 _REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _SEQUENCES = frozenset(
     {
@@ -762,7 +752,7 @@ class _Analyzer:
             inv.name = basename(value) if qualified else value
             if qualified:
                 directory = value.rstrip("/").rsplit("/", 1)[0] or "/"
-                record.trusted = directory in _TRUSTED_BIN_DIRS
+                record.trusted = directory in TRUSTED_BIN_DIRS
                 if self.downloaded(inv.target(w0).path):
                     inv.block(
                         "download-then-execute", f"runs {value}, downloaded earlier in this command"

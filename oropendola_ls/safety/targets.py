@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 __all__ = [
     "HOME",
+    "TRUSTED_BIN_DIRS",
     "WORKSPACE",
     "Target",
     "basename",
@@ -29,6 +30,12 @@ __all__ = [
     "is_secret_var",
     "resolve",
 ]
+
+TRUSTED_BIN_DIRS = frozenset(
+    {"/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin", "/usr/local/sbin",
+     "/opt/homebrew/bin"}
+)
+"""Where a path-qualified program is the one ``PATH`` would find (``/usr/bin/git`` is git)."""
 
 
 def _home() -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from oropendola_ls.safety.analyzer import Analysis, analyze, analyze_oversize
 from oropendola_ls.safety.fallback import MAX_LENGTH, PARSE_LIMIT, hidden_characters
 from oropendola_ls.safety.invocation import DYNAMIC, CommandRecord, Hit, short
-from oropendola_ls.safety.targets import basename
+from oropendola_ls.safety.targets import TRUSTED_BIN_DIRS, basename
 from oropendola_ls.safety.unwrap import INTERPRETERS, SHELLS, WRAPPERS, is_python
 from oropendola_ls.safety.verdict import (
     DECISION_ORDER,
@@ -32,17 +32,6 @@ __all__ = ["CommandValidator", "split_entry"]
 
 log = logging.getLogger(__name__)
 
-_TRUSTED_BIN_DIRS = frozenset(
-    {
-        "/bin",
-        "/usr/bin",
-        "/usr/local/bin",
-        "/sbin",
-        "/usr/sbin",
-        "/usr/local/sbin",
-        "/opt/homebrew/bin",
-    }
-)
 _BANNED_PREFIX_PROGRAMS = (
     frozenset(WRAPPERS) | SHELLS | INTERPRETERS | {"source", ".", "exec", "eval", "xargs"}
 )
@@ -61,7 +50,7 @@ def _program_names(word: str) -> tuple[str, ...]:
     if "/" not in word:
         return (word,)
     directory = word.rstrip("/").rsplit("/", 1)[0] or "/"
-    if directory in _TRUSTED_BIN_DIRS:
+    if directory in TRUSTED_BIN_DIRS:
         return (word, basename(word))
     return (word,)
 
