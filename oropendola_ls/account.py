@@ -7,7 +7,7 @@ what the LSP features and the terminal commands call. It knows nothing about LSP
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -59,8 +59,10 @@ class Account:
         self.embedded = embedded
         self.redactor = redactor or RedactingFilter()
         self.config = BackendConfig.create()
-        self.state: SessionState = "signed_out"
+        self._state: SessionState = "signed_out"
         self.last_error: str | None = None
+        self.watchers: list[Callable[[SessionState], None]] = []
+        """Called with the new state whenever the session state changes."""
         self._client: BackendClient | None = None
         self._credentials: Credentials | None = None  # held until the client exists
 
@@ -96,6 +98,25 @@ class Account:
             self._credentials = self._client.credentials
             await self._client.aclose()
             self._client = None
+
+    @property
+    def state(self) -> SessionState:
+        return self._state
+
+    @state.setter
+    def state(self, value: SessionState) -> None:
+        changed, self._state = value != self._state, value
+        if changed:
+            for watcher in list(self.watchers):
+                watcher(value)
+
+    @property
+    def sid(self) -> str | None:
+        """The Frappe session id, while the session is believed to work."""
+        credentials = self.credentials
+        if credentials is None or self.state not in ("verified", "unverified"):
+            return None
+        return credentials.sid
 
     @property
     def credentials(self) -> Credentials | None:

@@ -110,6 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backend.add_argument("--session-expiry", type=float, default=240 * 3600, metavar="SECONDS",
                          help="session lifetime since last use (default: 864000, Frappe's 240 h)")
+    backend.add_argument("--stream-interval", type=_stream_interval, default=0.01,
+                         metavar="SECONDS",
+                         help="pause between the ai_progress text deltas of a chat answer, "
+                         "0 to 10 (default: 0.01)")
+    backend.add_argument(
+        "--control", action="store_true",
+        help="serve POST /_reference/control/<action> to loopback clients, for tests and "
+        "benches: realtime/drop, realtime/stop, realtime/start, realtime/status, emit, "
+        "chat/pace, chat/hold (see oropendola_ls/reference_backend/control.py)",
+    )
     _logging_arguments(backend)
     backend_commands = backend.add_subparsers(dest="backend_command", metavar="COMMAND")
     adduser = backend_commands.add_parser(
@@ -145,6 +155,15 @@ def _server_argument(parser: argparse.ArgumentParser) -> None:
         "--server", default=None,
         help=f"backend URL (default: ${SERVER_URL_ENV} or https://oropendola.ai)",
     )
+
+
+def _stream_interval(text: str) -> float:
+    from oropendola_ls.reference_backend.context import check_stream_interval
+
+    try:
+        return check_stream_interval(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
@@ -236,7 +255,8 @@ def _backend(args: argparse.Namespace) -> int:
 
     profiles = tuple(dict.fromkeys(args.profiles or ("oropendola", "oropendola_ai")))
     return serve(data_dir=data, host=args.host, port=args.port, profiles=profiles,
-                 session_expiry=args.session_expiry)
+                 session_expiry=args.session_expiry, control=args.control,
+                 stream_interval=args.stream_interval)
 
 
 def _adduser(args: argparse.Namespace, data: Path) -> int:

@@ -71,6 +71,13 @@ class OropendolaProtocol(LanguageServerProtocol):
             return RawRequest
         return super().get_message_type(method)
 
+    def notify(self, method: str, params: Any | None = None) -> None:
+        """Send a notification; custom ones (``oropendola/connectionStatus``) go out as is."""
+        if not method.startswith(CUSTOM_PREFIX):
+            super().notify(method, params)
+            return
+        self._send_data(RawNotification(method=method, jsonrpc=self.VERSION, params=params))
+
     def structure_message(self, data: dict[str, Any]) -> Any:
         """Answer a request whose params do not fit its method with -32602.
 

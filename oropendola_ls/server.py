@@ -15,6 +15,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from oropendola_ls import __version__
+from oropendola_ls.ai_progress import ProgressRouter
 from oropendola_ls.protocol import OropendolaProtocol
 from oropendola_ls.settings import SettingProblem, Settings
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from oropendola_ls.account import Account
     from oropendola_ls.backend.redact import RedactingFilter
     from oropendola_ls.embedded import EmbeddedBackend
+    from oropendola_ls.features.realtime import RealtimeFeature
+    from oropendola_ls.realtime import RealtimeManager
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ class OropendolaServer(LanguageServer):
         self._account_ready: asyncio.Future[Account] | None = None
         self._shown_problems: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.progress_router = ProgressRouter()
+        """Routes the backend's ``ai_progress`` events to the requests waiting for them."""
+        self.realtime: RealtimeManager | None = None
+        self.realtime_feature: RealtimeFeature | None = None
 
     # -- services ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import attrs
+import httpx
 import pytest
 from lsprotocol import types
 from pygls.protocol import default_converter
@@ -52,6 +53,12 @@ class BackendProcess:
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         """Run ``oropendola-ls backend ARGS --data <this backend's data>``."""
         return run_cli("backend", *args, "--data", str(self.data), stdin=stdin)
+
+    def control(self, action: str, **body: Any) -> Any:
+        """Call the backend's control endpoint (started with ``--control``)."""
+        response = httpx.post(f"{self.url}_reference/control/{action}", json=body, timeout=90)
+        response.raise_for_status()
+        return response.json()
 
     def add_user(self, password: str = "correct horse battery", api_key: bool = False
                  ) -> tuple[str, str, str]:
@@ -93,8 +100,10 @@ def start_backend_process(data: Path, port: int = 0, *extra: str) -> BackendProc
 
 @pytest.fixture(scope="session")
 def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
-    """One reference backend for the session (both profiles' names)."""
-    proc = start_backend_process(tmp_path_factory.mktemp("backend"))
+    """One reference backend for the session (both profiles' names, control endpoint on).
+
+    Tests that stop or break its realtime side start their own with `start_backend`."""
+    proc = start_backend_process(tmp_path_factory.mktemp("backend"), 0, "--control")
     yield proc
     proc.stop()
 
@@ -141,6 +150,7 @@ def make_client(*, can_ask: bool = True) -> LanguageClient:
     client = LanguageClient(converter_factory=_client_converter)
     register_lsp_features(client)
     client.message_requests = []  # type: ignore[attr-defined]
+    client.connection_states = []  # type: ignore[attr-defined]
     client.message_answer = None  # type: ignore[attr-defined]  # the button the "user" presses
 
     if can_ask:
@@ -151,6 +161,12 @@ def make_client(*, can_ask: bool = True) -> LanguageClient:
             client.message_requests.append(params)  # type: ignore[attr-defined]
             answer = client.message_answer  # type: ignore[attr-defined]
             return types.MessageActionItem(title=answer) if answer else None
+
+    @client.feature("oropendola/connectionStatus")
+    def on_connection_status(params: Any) -> None:
+        status = to_json(params)
+        status["at"] = time.monotonic()
+        client.connection_states.append(status)  # type: ignore[attr-defined]
 
     @client.feature(types.CLIENT_REGISTER_CAPABILITY)
     def on_register(params: types.RegistrationParams) -> None:

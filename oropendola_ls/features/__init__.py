@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def register_all(server: OropendolaServer) -> None:
-    from oropendola_ls.features import account, lifecycle, shell
+    from oropendola_ls.features import account, chat, debug, lifecycle, realtime, shell
 
-    for module in (lifecycle, account, shell):
+    for module in (lifecycle, realtime, account, chat, shell, debug):
         module.register(server)

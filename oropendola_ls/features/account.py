@@ -105,6 +105,8 @@ async def sign_in(ls: OropendolaServer, params: Any) -> dict[str, Any]:
             f"{SIGN_IN}: give either 'username' and 'password', or 'apiKey' and 'apiSecret'"
         )
     log.info("signed in as %s", result.user)
+    if ls.realtime_feature is not None:
+        await ls.realtime_feature.restart()
     return {"user": result.user, **({"fullName": result.full_name} if result.full_name else {})}
 
 
@@ -150,14 +152,14 @@ async def sign_out_command(ls: OropendolaServer, *args: Any) -> None:
 
 @backend_errors
 async def reconnect_command(ls: OropendolaServer, *args: Any) -> dict[str, Any]:
-    """Manual retry: check the primary URL and the session again now.
-
-    The realtime channel (and its attempt counter) arrives with the realtime issue; until then
-    this re-checks the HTTP side only.
-    """
+    """Manual retry: check the primary URL now, and connect the realtime channel again with its
+    attempt counter reset (a session the realtime server refused is checked over HTTP first)."""
     account = await ls.get_account()
     await account.recheck_primary()
-    await account.verify()
+    if ls.realtime_feature is not None and ls.realtime_feature.manager is not None:
+        await ls.realtime_feature.retry()
+    else:
+        await account.verify()
     return _status(ls, account)
 
 
@@ -169,9 +171,12 @@ async def _sign_out(ls: OropendolaServer) -> None:
 
 def _status(ls: OropendolaServer, account: Account) -> dict[str, Any]:
     result = account.status()
-    result["connection"] = {
-        "state": "disconnected",
-        "reconnectAttempts": 0,
-        "maxAttempts": ls.settings.max_reconnect_attempts,
-    }
+    if ls.realtime is not None:
+        result["connection"] = ls.realtime.status()
+    else:
+        result["connection"] = {
+            "state": "disconnected",
+            "reconnectAttempts": 0,
+            "maxAttempts": ls.settings.max_reconnect_attempts,
+        }
     return result

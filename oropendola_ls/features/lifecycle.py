@@ -67,7 +67,9 @@ async def on_initialized(ls: OropendolaServer, params: types.InitializedParams) 
     ls.account = account
     ls.account_future().set_result(account)
     if ls.embedded is None:
-        ls.run_task(_verify_session(ls), "verify-session")
+        ls.run_task(_verify_then_connect(ls), "verify-session")
+    elif ls.realtime_feature is not None:
+        ls.realtime_feature.attach(account)
 
 
 async def on_did_change_configuration(
@@ -75,12 +77,22 @@ async def on_did_change_configuration(
 ) -> None:
     await _load_settings(ls, params.settings)
     account = await ls.get_account()
-    if await account.apply_settings(ls.settings):
+    backend_changed = await account.apply_settings(ls.settings)
+    if backend_changed:
         log.info("backend settings changed: now %s", account.status()["backend"]["url"])
-        ls.run_task(_verify_session(ls), "verify-session")
+    ls.run_task(_after_settings_change(ls, backend_changed), "settings-changed")
+
+
+async def _after_settings_change(ls: OropendolaServer, backend_changed: bool) -> None:
+    if backend_changed:
+        await _verify_session(ls)
+    if ls.realtime_feature is not None:
+        await ls.realtime_feature.apply_settings(ls.settings, backend_changed=backend_changed)
 
 
 async def on_shutdown(ls: OropendolaServer, params: None) -> None:
+    if ls.realtime_feature is not None:
+        await ls.realtime_feature.close()
     await ls.cancel_tasks()
     if ls.account is not None:
         await ls.account.aclose()
@@ -100,6 +112,12 @@ async def _load_settings(ls: OropendolaServer, pushed: Any) -> None:
             log.warning("workspace/configuration failed: %s", exc)
     ls.settings, problems = parse_settings(ls.init_options, current)
     ls.report_settings_problems(problems)
+
+
+async def _verify_then_connect(ls: OropendolaServer) -> None:
+    await _verify_session(ls)
+    if ls.realtime_feature is not None and ls.account is not None:
+        ls.realtime_feature.attach(ls.account)
 
 
 async def _verify_session(ls: OropendolaServer) -> None:

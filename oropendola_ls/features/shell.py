@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
-from pygls.capabilities import get_capability
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInvalidParams,
@@ -28,6 +27,8 @@ from pygls.uris import to_fs_path
 
 from oropendola_ls.features.params import parse_params
 from oropendola_ls.server import OropendolaServer
+
+from .progress import WorkDone, can_create_progress
 
 if TYPE_CHECKING:
     from oropendola_ls.safety.service import Choice, CommandService, Outcome
@@ -184,16 +185,11 @@ class ShellFeature:
 
     async def _progress(self, command: str) -> CommandProgress | None:
         """``$/progress`` for the command's output, when the client shows server progress."""
-        if not get_capability(self.server.client_capabilities, "window.work_done_progress",
-                              False):
+        if not can_create_progress(self.server):
             return None
-        token = f"oropendola-shell-{next(_pending_ids)}-{time.monotonic_ns()}"
-        try:
-            await self.server.work_done_progress.create_async(token)
-        except Exception as exc:  # a client that refuses the token gets no progress
-            log.info("no progress for the command: %s", exc)
-            return None
-        return CommandProgress(self.server, token, command)
+        work = WorkDone(self.server, f"Running {_short(command, 40)}")
+        await work.ready()
+        return CommandProgress(work)
 
     def _answer(self, command: str, outcome: Outcome) -> dict[str, Any]:
         verdict = outcome.verdict
@@ -309,15 +305,12 @@ class ShellFeature:
 
 
 class CommandProgress:
-    """Begin on creation, a report of the latest output line at most every 100 ms, end."""
+    """A report of the latest output line at most every 100 ms, then the end."""
 
-    def __init__(self, server: OropendolaServer, token: str, command: str) -> None:
-        self.server = server
-        self.token = token
+    def __init__(self, work: WorkDone) -> None:
+        self.work = work
         self.tail = ""
         self.last = 0.0
-        server.work_done_progress.begin(token, types.WorkDoneProgressBegin(
-            title=f"Running {_short(command, 40)}", cancellable=False))
 
     def output(self, stream: str, text: str) -> None:
         lines = [line for line in (self.tail + text).splitlines() if line.strip()]
@@ -325,11 +318,10 @@ class CommandProgress:
         now = time.monotonic()
         if now - self.last >= PROGRESS_INTERVAL:
             self.last = now
-            self.server.work_done_progress.report(
-                self.token, types.WorkDoneProgressReport(message=self.tail))
+            self.work.report(self.tail)
 
     def end(self) -> None:
-        self.server.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=self.tail))
+        self.work.end(self.tail)
 
 
 def _confirmation_actions(item: Pending) -> list[types.CodeAction]:

@@ -12,14 +12,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from oropendola_ls.reference_backend import auth, frappe
-from oropendola_ls.reference_backend.context import CallContext, ServerConfig, UploadedFile
+from oropendola_ls.reference_backend import auth, control, frappe
+from oropendola_ls.reference_backend.context import (
+    CallContext,
+    ChatPacing,
+    ServerConfig,
+    UploadedFile,
+)
 from oropendola_ls.reference_backend.methods import Method, method_not_found, not_whitelisted
 from oropendola_ls.reference_backend.realtime import Realtime
 from oropendola_ls.reference_backend.store import Store
@@ -37,6 +42,7 @@ class BackendState:
     config: ServerConfig
     methods: Mapping[str, Method]
     realtime: Realtime
+    pacing: ChatPacing = field(default_factory=ChatPacing)
 
 
 STATE: web.AppKey[BackendState] = web.AppKey("reference_backend", BackendState)
@@ -99,6 +105,11 @@ def _respond(ctx: CallContext, status: int, body: Mapping[str, Any]) -> web.Resp
     return response
 
 
+def _connection_check(request: web.BaseRequest) -> Callable[[], bool]:
+    """Whether the caller is still there: aiohttp does not cancel a handler when it leaves."""
+    return lambda: request.transport is not None and not request.transport.is_closing()
+
+
 async def handle_method(request: web.Request) -> web.Response:
     state = request.app[STATE]
     cmd = request.match_info["method"]
@@ -109,6 +120,8 @@ async def handle_method(request: web.Request) -> web.Response:
         headers=request.headers,
         cookies_in=request.cookies,
         realtime=state.realtime,
+        pacing=state.pacing,
+        client_connected=_connection_check(request),
     )
     ctx.cookies.secure = request.secure
     if request.method == "OPTIONS":  # a CORS preflight: Frappe answers it empty
@@ -169,9 +182,14 @@ class AccessLogger(AbstractAccessLogger):
 
 
 def create_app(store: Store, config: ServerConfig, methods: Mapping[str, Method],
-               realtime: Realtime) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
-    app[STATE] = BackendState(store, config, methods, realtime)
+               realtime: Realtime, *, pacing: ChatPacing | None = None,
+               control_endpoint: control.Control | None = None) -> web.Application:
+    """The backend's routes; ``control_endpoint`` also serves ``/_reference/control/...``."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES,
+                          middlewares=[json_errors, realtime.gate])
+    app[STATE] = BackendState(store, config, methods, realtime, pacing or ChatPacing())
     app.router.add_route("*", "/api/method/{method:.+}", handle_method)
+    if control_endpoint is not None:
+        control.enable(app, control_endpoint)
     realtime.attach(app)
     return app

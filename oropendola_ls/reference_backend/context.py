@@ -7,6 +7,8 @@ HTTP status override and the cookies to set or expire when the response is writt
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +21,12 @@ from aiohttp import web
 
 from oropendola_ls.reference_backend.frappe import GUEST
 from oropendola_ls.reference_backend.store import Store
+
+DEFAULT_STREAM_INTERVAL = 0.01
+"""Seconds between two ``ai_progress`` text deltas of a chat answer."""
+MAX_STREAM_INTERVAL = 10.0
+HOLD_TIMEOUT = 60.0
+"""The longest a chat answer waits for a hold to be released before it streams anyway."""
 
 LOGIN_COOKIES = ("sid", "system_user", "full_name", "user_id", "user_image", "user_lang")
 """The cookies Frappe sets at login and expires at logout or on a dead session."""
@@ -36,6 +44,51 @@ class ServerConfig:
 
     session_expiry: float
     profiles: tuple[str, ...]
+
+
+def check_stream_interval(interval: object) -> float:
+    """``interval`` as seconds between text deltas; `ValueError` unless 0 ≤ interval ≤ 10."""
+    if (isinstance(interval, bool) or not isinstance(interval, int | float)
+            or not math.isfinite(interval) or not 0 <= interval <= MAX_STREAM_INTERVAL):
+        raise ValueError(f"the stream interval must be a number of seconds from 0 to "
+                         f"{MAX_STREAM_INTERVAL:g}, not {interval!r}")
+    return float(interval)
+
+
+class ChatPacing:
+    """How fast chat answers stream their ``ai_progress`` events; changed while running."""
+
+    def __init__(self, interval: float = DEFAULT_STREAM_INTERVAL) -> None:
+        self.interval = check_stream_interval(interval)
+        self.waiting = 0
+        """Answers now waiting for the hold to be released."""
+        self._released = asyncio.Event()
+        self._released.set()
+
+    @property
+    def held(self) -> bool:
+        return not self._released.is_set()
+
+    def hold(self, hold: bool) -> int:
+        """Hold or release answers; returns how many were waiting (those a release frees)."""
+        waiting = self.waiting
+        if hold:
+            self._released.clear()
+        else:
+            self._released.set()
+        return waiting
+
+    async def wait_while_held(self) -> None:
+        """Return once released, or after `HOLD_TIMEOUT` seconds."""
+        if not self.held:
+            return
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HOLD_TIMEOUT):
+                    await self._released.wait()
+        finally:
+            self.waiting -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +165,9 @@ class CallContext:
     http_status: int | None = None
     cookies: CookieManager = field(default_factory=CookieManager)
     realtime: Emitter | None = None
+    pacing: ChatPacing = field(default_factory=ChatPacing)
+    client_connected: Callable[[], bool] = lambda: True
+    """False once the caller has gone away (the answer is then no longer streamed)."""
 
     @property
     def is_guest(self) -> bool:

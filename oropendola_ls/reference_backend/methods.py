@@ -6,26 +6,33 @@ Handlers are written once per logical endpoint (``chat.send_message``, ``user.ge
 names reach the same code. Where the published app differs in how it authenticates (the
 ``X-Access-Token`` methods answer a Guest with an in-band 401, ``agent`` takes an ``api_key``),
 the handler is built for that profile's flavour.
+
+The handlers themselves live with their subject: `chat_methods`, `workspace_methods`; account,
+user and subscription handlers are here.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from oropendola_ls.backend.endpoints import HEALTH_METHOD, PROFILES, Endpoint
-from oropendola_ls.reference_backend import auth, frappe, security
+from oropendola_ls.reference_backend import auth, frappe
+from oropendola_ls.reference_backend.arguments import bool_value, current_user, maybe_json
+from oropendola_ls.reference_backend.chat_methods import chat_stream, get_history, make_send_message
 from oropendola_ls.reference_backend.context import CallContext, Handler
 from oropendola_ls.reference_backend.store import User
+from oropendola_ls.reference_backend.workspace_methods import (
+    files_analyze,
+    files_upload,
+    workspace_get_memory,
+    workspace_index,
+    workspace_search,
+)
 
 VSCODE_AUTH_LOGOUT = "oropendola_ai.oropendola_ai.api.vscode_auth.logout"
-ECHO_MODEL = "reference-echo"
-DEFAULT_HISTORY_LIMIT = 50
-MAX_HISTORY_LIMIT = 1000
 
 TOGGLE_NAMES = (
     "alwaysAllowReadOnly",
@@ -56,59 +63,6 @@ class Method:
     resumes_session: bool = True
     """False for ``login``: Frappe does not load the old session on the login request."""
     logical: str | None = None
-
-
-# -- argument helpers ----------------------------------------------------------------------------
-
-
-def _text(ctx: CallContext, *names: str) -> str | None:
-    """The first non-empty argument among ``names``, as text."""
-    for name in names:
-        value = ctx.form.get(name)
-        if value is None or value == "":
-            continue
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return None
-
-
-def _int(ctx: CallContext, name: str, default: int, low: int, high: int) -> int:
-    value = ctx.form.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise frappe.ValidationError(f"{name} must be an integer, not {value!r}") from None
-    if not low <= number <= high:
-        raise frappe.ValidationError(f"{name} must be between {low} and {high}, not {number}")
-    return number
-
-
-def _maybe_json(value: object) -> object:
-    """Form and query values are strings: decode one that holds a JSON object or list."""
-    if isinstance(value, str) and value.strip()[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _bool(value: object, what: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if value in (0, 1) and not isinstance(value, float):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-        return value.strip().lower() in ("true", "1")
-    raise frappe.ValidationError(f"{what} must be true or false, not {value!r}")
-
-
-def _user(ctx: CallContext, email: str | None = None) -> User:
-    user = ctx.store.get_user(email or ctx.user)
-    if user is None:  # the account went away mid-request
-        raise frappe.AuthenticationError()
-    return user
 
 
 # -- shapes --------------------------------------------------------------------------------------
@@ -154,14 +108,6 @@ def _deep_merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str
         else:
             merged[key] = copy.deepcopy(value)
     return merged
-
-
-def echo_reply(prompt: str) -> str:
-    """The reference backend's deterministic answer to a prompt."""
-    return (
-        "This is the offline Oropendola reference backend: no AI model is connected, "
-        f'so it can only echo your prompt. You said: "{prompt}"'
-    )
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -213,7 +159,7 @@ def make_get_info(in_band_auth: bool) -> Handler:
         email = _token_user(ctx, in_band_auth)
         if email is None:
             return dict(_UNAUTHORIZED)
-        user = _user(ctx, email)
+        user = current_user(ctx, email)
         usage = ctx.store.usage(user.email)
         return {
             "success": True,
@@ -246,13 +192,13 @@ def make_subscription_check(in_band_auth: bool) -> Handler:
         email = _token_user(ctx, in_band_auth)
         if email is None:
             return dict(_UNAUTHORIZED)
-        return {"success": True, "subscription": subscription_status(_user(ctx, email))}
+        return {"success": True, "subscription": subscription_status(current_user(ctx, email))}
 
     return check
 
 
 async def subscription_get_info(ctx: CallContext) -> object:
-    return {"success": True, "subscription": my_subscription(_user(ctx))}
+    return {"success": True, "subscription": my_subscription(current_user(ctx))}
 
 
 def load_settings(ctx: CallContext, email: str) -> dict[str, Any]:
@@ -260,7 +206,7 @@ def load_settings(ctx: CallContext, email: str) -> dict[str, Any]:
 
 
 async def get_settings(ctx: CallContext) -> object:
-    return load_settings(ctx, _user(ctx).email)
+    return load_settings(ctx, current_user(ctx).email)
 
 
 def _settings_changes(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -269,7 +215,7 @@ def _settings_changes(form: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(changes.get("data"), list) and len(changes) == 1:
         raise frappe.ValidationError("Settings must be a JSON object, not a list")
     if "settings" in changes:
-        nested = _maybe_json(changes.pop("settings"))
+        nested = maybe_json(changes.pop("settings"))
         if not isinstance(nested, dict):
             raise frappe.ValidationError(
                 "settings must be a JSON object such as "
@@ -277,135 +223,27 @@ def _settings_changes(form: Mapping[str, Any]) -> dict[str, Any]:
             )
         changes = {**changes, **nested}
     if "autoApprovalEnabled" in changes:
-        changes["autoApprovalEnabled"] = _bool(
+        changes["autoApprovalEnabled"] = bool_value(
             changes["autoApprovalEnabled"], "autoApprovalEnabled"
         )
     if "toggles" in changes:
-        toggles = _maybe_json(changes["toggles"])
+        toggles = maybe_json(changes["toggles"])
         if not isinstance(toggles, dict):
             raise frappe.ValidationError(
                 'toggles must be a JSON object such as {"alwaysAllowReadOnly": true}'
             )
         changes["toggles"] = {
-            str(name): _bool(value, f"toggles.{name}") for name, value in toggles.items()
+            str(name): bool_value(value, f"toggles.{name}") for name, value in toggles.items()
         }
     return changes
 
 
 async def update_settings(ctx: CallContext) -> object:
-    email = _user(ctx).email
+    email = current_user(ctx).email
     changes = _settings_changes(ctx.form)
     merged = _deep_merge(load_settings(ctx, email), changes)
     ctx.store.save_settings(email, merged)
     return {"success": True, "settings": merged}
-
-
-def make_send_message(takes_api_key: bool) -> Handler:
-    async def send_message(ctx: CallContext) -> object:
-        email: str | None = None if ctx.is_guest else ctx.user
-        if takes_api_key:
-            # The real `agent` requires `api_key` (a VS Code access token or AI API key) and
-            # ignores the Frappe session. Here an `api_key` is checked against the users' API
-            # keys, and the session user is accepted as well, so cookie-only clients can chat.
-            api_key = _text(ctx, "api_key")
-            if api_key is not None:
-                email = ctx.store.user_for_api_key(api_key)
-                if email is None:
-                    return {"status": 401, "error": "Invalid API key"}
-            elif email is None:
-                return {"status": 400, "error": "API key is required"}
-        assert email is not None  # a Guest cannot reach the session-only flavour
-        prompt = _text(ctx, "prompt", "message")
-        if prompt is None or not prompt.strip():
-            return {"status": 400, "error": "Prompt is required"}
-        conversation_id = _text(ctx, "conversation_id") or security.new_conversation_id()
-        if len(conversation_id) > 200:
-            return {"status": 400, "error": "conversation_id is too long"}
-        reply = echo_reply(prompt)
-        ctx.store.add_chat_message(conversation_id, email, "user", prompt)
-        ctx.store.add_chat_message(conversation_id, email, "assistant", reply)
-        return {
-            "status": 200,
-            "content": reply,
-            "model": ECHO_MODEL,
-            "conversation_id": conversation_id,
-            "agent_mode": True,
-        }
-
-    return send_message
-
-
-async def get_history(ctx: CallContext) -> object:
-    email = _user(ctx).email
-    limit = _int(ctx, "limit", DEFAULT_HISTORY_LIMIT, 1, MAX_HISTORY_LIMIT)
-    conversation_id = _text(ctx, "conversation_id") or ctx.store.latest_conversation(email)
-    messages = ctx.store.get_chat_history(email, conversation_id, limit) if conversation_id else []
-    return {
-        "conversation_id": conversation_id,
-        "messages": [
-            {"role": m.role, "content": m.content, "timestamp": m.timestamp} for m in messages
-        ],
-    }
-
-
-async def chat_stream(ctx: CallContext) -> object:
-    raise frappe.NotImplementedByBackend(
-        "chat.stream is not implemented by the reference backend yet"
-    )
-
-
-async def workspace_index(ctx: CallContext) -> object:
-    files = _maybe_json(ctx.form.get("files"))
-    if files is None or files == "":
-        files = []
-    if not isinstance(files, list):
-        raise frappe.ValidationError("files must be a list of {path, language, symbols} objects")
-    # Nothing is indexed yet (a later issue builds the index); the count is what was received.
-    return {"success": True, "indexed": len(files)}
-
-
-async def workspace_search(ctx: CallContext) -> object:
-    return {"success": True, "data": {"results": []}}
-
-
-async def workspace_get_memory(ctx: CallContext) -> object:
-    return {"success": True, "memories": []}
-
-
-async def files_upload(ctx: CallContext) -> object:
-    upload = ctx.files.get("file") or next(iter(ctx.files.values()), None)
-    if upload is None:
-        raise frappe.ValidationError("No file attached: send multipart form data with a 'file'")
-    return {
-        "success": True,
-        "data": {
-            "document_id": "doc-" + hashlib.sha256(upload.data).hexdigest()[:16],
-            "filename": upload.filename,
-            "size": len(upload.data),
-            "status": "received",
-        },
-    }
-
-
-async def files_analyze(ctx: CallContext) -> object:
-    content = _text(ctx, "content")
-    if content is None:
-        raise frappe.ValidationError("content is required")
-    analysis_type = _text(ctx, "analysis_type") or "summary"
-    lines = content.count("\n") + (0 if content.endswith("\n") else 1)
-    return {
-        "success": True,
-        "data": {
-            "status": "completed",
-            "analysis_type": analysis_type,
-            "result": {
-                "characters": len(content),
-                "lines": lines,
-                "summary": f"{len(content)} characters in {lines} lines "
-                "(the reference backend only counts; it has no model to analyse with)",
-            },
-        },
-    }
 
 
 def _not_implemented(logical: str) -> Handler:

@@ -8,13 +8,19 @@ must send a ``Cookie`` header ("No cookie transmitted.") holding a live ``sid``,
 ``website`` and ``all``. The handshake's ``auth`` payload is ignored, as Frappe ignores it. An
 ``Origin`` whose host name differs from ``Host`` is refused; a missing ``Origin`` is allowed,
 because neither the extension nor python-socketio sends one. See protocol.md §6.
+
+For tests and benches the server can also drop its clients, refuse ``/socket.io`` with 503 while
+stopped, and report who is connected (the control endpoint, control.py, drives these).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import socketio
@@ -28,6 +34,13 @@ from oropendola_ls.reference_backend.store import Store
 log = logging.getLogger(__name__)
 
 _LOOPBACK_SITES = frozenset({"localhost", "127.0.0.1", "::1"})
+SOCKETIO_PATH = "socket.io"
+_GOODBYE_TIMEOUT = 1.0
+"""How long `close` waits for the goodbye packets to be taken by their connections."""
+
+DropHow = Literal["server", "transport"]
+"""``server``: a Socket.IO disconnect ("io server disconnect"); ``transport``: the connection is
+cut without a goodbye (the client sees a transport close or error)."""
 
 
 def _hostname(value: str | None) -> str | None:
@@ -78,6 +91,12 @@ class Realtime:
         self._store = store
         self._session_expiry = session_expiry
         self._namespaces: set[str] = {"/"}
+        self._connected: dict[str, set[str]] = {}
+        """Namespace → Socket.IO ids of the sockets connected there."""
+        self._open_requests: dict[int, web.BaseRequest] = {}
+        """``/socket.io`` requests in progress by id (a websocket's lasts as long as its
+        connection); requests are not hashable."""
+        self.running = True
         self.sio: Any = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins=_same_host_origin,
@@ -89,7 +108,27 @@ class Realtime:
         self.sio.on("disconnect", self._on_disconnect, namespace="*")
 
     def attach(self, app: web.Application) -> None:
-        self.sio.attach(app, socketio_path="socket.io")
+        """Serve Socket.IO on ``app``, which must have `gate` among its middlewares."""
+        self.sio.attach(app, socketio_path=SOCKETIO_PATH)
+
+    @web.middleware
+    async def gate(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """Answer ``/socket.io`` with 503 while stopped; track its requests for `drop` to cut."""
+        path = request.path.strip("/")
+        if path != SOCKETIO_PATH and not path.startswith(SOCKETIO_PATH + "/"):
+            return await handler(request)
+        if not self.running:
+            return web.json_response(
+                {"error": "Socket.IO is stopped on this backend (control action realtime/stop)"},
+                status=503,
+            )
+        self._open_requests[id(request)] = request
+        try:
+            return await handler(request)
+        finally:
+            del self._open_requests[id(request)]
 
     def add_site(self, site: str) -> None:
         """Also emit on ``/<site>`` even before anyone connects there."""
@@ -118,19 +157,80 @@ class Realtime:
         for room in (f"user:{email}", "website", "all"):
             await self.sio.enter_room(sid, room, namespace=namespace)
         self._namespaces.add(namespace)
+        self._connected.setdefault(namespace, set()).add(sid)
         log.info("realtime: %s connected on %s", email, namespace)
 
     async def _on_disconnect(self, namespace: str, sid: str, _reason: object = None) -> None:
+        self._connected.get(namespace, set()).discard(sid)
         log.debug("realtime: socket left %s", namespace)
 
     async def emit_to_user(self, email: str, event: str, data: Any) -> None:
-        """Send ``event`` to room ``user:<email>`` on ``/`` and on every site namespace."""
+        """Send ``event`` to room ``user:<email>`` on ``/`` and on every site namespace.
+
+        Namespaces where nobody is in the room are skipped: the event would reach no one
+        there, and encoding it for them halves a busy backend's event rate.
+        """
         room = f"user:{email.strip().lower()}"
+        rooms = self.sio.manager.rooms
         for namespace in sorted(self._namespaces):
-            await self.sio.emit(event, data, room=room, namespace=namespace)
+            if rooms.get(namespace, {}).get(room):
+                await self.sio.emit(event, data, room=room, namespace=namespace)
+
+    def status(self) -> dict[str, Any]:
+        """Whether Socket.IO is accepted, the open engine.io connections, sockets per namespace."""
+        namespaces = sorted(self._namespaces | self._connected.keys())
+        return {
+            "running": self.running,
+            "clients": len(self._live_connections()),
+            "namespaces": {ns: len(self._connected.get(ns, ())) for ns in namespaces},
+        }
+
+    def _live_connections(self) -> dict[str, Any]:
+        """engine.io id → socket, for the connections not closed yet."""
+        return {eio_sid: conn for eio_sid, conn in self.sio.eio.sockets.items()
+                if not conn.closed}
+
+    async def drop(self, how: DropHow = "server") -> int:
+        """Disconnect every client the way ``how`` says; returns how many connections there were."""
+        eio = self.sio.eio
+        connections = self._live_connections()
+        if how == "server":
+            for namespace, sids in list(self._connected.items()):
+                for sid in list(sids):
+                    await self.sio.disconnect(sid, namespace=namespace)
+            for conn in connections.values():
+                # JS Socket.IO's disconnect(true): the engine.io connection goes too.
+                await conn.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        elif how == "transport":
+            for request in list(self._open_requests.values()):
+                if request.transport is not None:
+                    request.transport.abort()
+            for eio_sid, conn in connections.items():
+                await conn.close(wait=False, abort=True, reason=eio.reason.TRANSPORT_CLOSE)
+                conn.queue.put_nowait(None)  # ends a long-poll still waiting for packets
+                eio.sockets.pop(eio_sid, None)
+        else:
+            raise ValueError(f'how must be "server" or "transport", not {how!r}')
+        return len(connections)
+
+    async def stop(self) -> int:
+        """Cut every connection and answer ``/socket.io`` with 503 until `start`."""
+        self.running = False
+        return await self.drop("transport")
+
+    def start(self) -> None:
+        self.running = True
 
     async def close(self) -> None:
         """Disconnect every client and stop background tasks."""
-        if self.sio.eio.sockets:
-            await self.sio.eio.disconnect()
+        eio = self.sio.eio
+        connections = list(self._live_connections().values())
+        for conn in connections:
+            await conn.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+        # A polling client that stopped polling never takes its packet: wait for it only so long.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_GOODBYE_TIMEOUT):
+                for conn in connections:
+                    await conn.queue.join()
+        eio.sockets.clear()
         await self.sio.shutdown()

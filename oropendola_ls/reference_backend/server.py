@@ -18,9 +18,15 @@ from aiohttp import web
 
 from oropendola_ls.backend.endpoints import is_loopback_host
 from oropendola_ls.reference_backend.app import AccessLogger, create_app
-from oropendola_ls.reference_backend.context import ServerConfig
+from oropendola_ls.reference_backend.context import (
+    DEFAULT_STREAM_INTERVAL,
+    ChatPacing,
+    ServerConfig,
+    check_stream_interval,
+)
+from oropendola_ls.reference_backend.control import Control
 from oropendola_ls.reference_backend.methods import build_methods
-from oropendola_ls.reference_backend.realtime import Realtime
+from oropendola_ls.reference_backend.realtime import DropHow, Realtime
 from oropendola_ls.reference_backend.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,12 +41,18 @@ def _url_host(host: str) -> str:
 
 
 class RunningBackend:
-    """A backend serving on ``url`` until `close`; also an async context manager."""
+    """A backend serving on ``url`` until `close`; also an async context manager.
+
+    The control operations (`drop_realtime` ... `hold_chat`) are those of the HTTP control
+    endpoint, available in-process whether or not that endpoint is served; each returns the
+    endpoint's JSON answer and raises `ValueError` where it answers 400.
+    """
 
     def __init__(self, *, runner: web.AppRunner, store: Store, realtime: Realtime, host: str,
-                 port: int, config: ServerConfig) -> None:
+                 port: int, config: ServerConfig, control: Control) -> None:
         self._runner = runner
         self._closed = False
+        self._control = control
         self.store = store
         self.realtime = realtime
         self.host = host
@@ -55,6 +67,29 @@ class RunningBackend:
     async def emit_to_user(self, email: str, event: str, data: Any) -> None:
         """Emit ``event`` to the user's room on ``/`` and on the site namespaces."""
         await self.realtime.emit_to_user(email, event, data)
+
+    async def drop_realtime(self, how: DropHow = "server") -> dict[str, Any]:
+        return await self._control.drop_realtime(how)
+
+    async def stop_realtime(self) -> dict[str, Any]:
+        return await self._control.stop_realtime()
+
+    async def start_realtime(self) -> dict[str, Any]:
+        return await self._control.start_realtime()
+
+    async def realtime_status(self) -> dict[str, Any]:
+        return await self._control.realtime_status()
+
+    async def emit(self, user: str, event: str, data: Any, count: int = 1,
+                   rate: float = 0) -> dict[str, Any]:
+        """The control ``emit``: ``count`` times at ``rate``/s, ``{seq}``/``{sent_ns}`` filled."""
+        return await self._control.emit(user, event, data, count, rate)
+
+    async def pace_chat(self, interval: float) -> dict[str, Any]:
+        return await self._control.pace_chat(interval)
+
+    async def hold_chat(self, hold: bool) -> dict[str, Any]:
+        return await self._control.hold_chat(hold)
 
     async def close(self) -> None:
         """Disconnect sockets, stop serving and close the database. Safe to call twice."""
@@ -80,7 +115,8 @@ class RunningBackend:
         return f"<RunningBackend {self.url} profiles={self.profiles}>"
 
 
-def _check_options(profiles: Sequence[str], session_expiry: float) -> ServerConfig:
+def _check_options(profiles: Sequence[str], session_expiry: float,
+                   stream_interval: float = DEFAULT_STREAM_INTERVAL) -> ServerConfig:
     if isinstance(profiles, str):
         raise ValueError("profiles must be a sequence of profile names, not a string")
     if not profiles:
@@ -89,6 +125,7 @@ def _check_options(profiles: Sequence[str], session_expiry: float) -> ServerConf
             and session_expiry > 0):
         raise ValueError(f"session_expiry must be a positive number of seconds, "
                          f"not {session_expiry!r}")
+    check_stream_interval(stream_interval)
     return ServerConfig(session_expiry=float(session_expiry), profiles=tuple(profiles))
 
 
@@ -115,12 +152,16 @@ async def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _start(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
-                 session_expiry: float, access_log: bool) -> RunningBackend:
-    config = _check_options(profiles, session_expiry)
+                 session_expiry: float, access_log: bool, control: bool,
+                 stream_interval: float) -> RunningBackend:
+    config = _check_options(profiles, session_expiry, stream_interval)
     methods = build_methods(config.profiles)
     store = Store(Path(data_dir))
     realtime = Realtime(store, session_expiry=config.session_expiry)
-    app = create_app(store, config, methods, realtime)
+    pacing = ChatPacing(stream_interval)
+    controller = Control(realtime, pacing)
+    app = create_app(store, config, methods, realtime, pacing=pacing,
+                     control_endpoint=controller if control else None)
     if access_log:
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
                                access_log_class=AccessLogger,
@@ -143,7 +184,7 @@ async def _start(*, data_dir: Path, host: str, port: int, profiles: Sequence[str
         realtime.add_site("127.0.0.1")
         realtime.add_site("localhost")
     return RunningBackend(runner=runner, store=store, realtime=realtime, host=host,
-                          port=bound_port, config=config)
+                          port=bound_port, config=config, control=controller)
 
 
 async def start_backend(
@@ -153,21 +194,27 @@ async def start_backend(
     port: int = 0,
     profiles: Sequence[str] = DEFAULT_PROFILES,
     session_expiry: float = DEFAULT_SESSION_EXPIRY,
+    control: bool = False,
+    stream_interval: float = DEFAULT_STREAM_INTERVAL,
 ) -> RunningBackend:
     """Serve the reference backend from ``data_dir`` on ``host:port`` (0 picks a free port).
 
     ``profiles`` chooses which endpoint names are answered (``ping`` always is);
-    ``session_expiry`` is how long, in seconds, a session lives after its last use.
+    ``session_expiry`` is how long, in seconds, a session lives after its last use;
+    ``control`` serves the control endpoint (control.py) to loopback clients;
+    ``stream_interval`` is the pause, in seconds, between a chat answer's text deltas.
     """
     return await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
-                        session_expiry=session_expiry, access_log=False)
+                        session_expiry=session_expiry, access_log=False, control=control,
+                        stream_interval=stream_interval)
 
 
 async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
-                 session_expiry: float) -> int:
+                 session_expiry: float, control: bool, stream_interval: float) -> int:
     try:
         backend = await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
-                               session_expiry=session_expiry, access_log=True)
+                               session_expiry=session_expiry, access_log=True,
+                               control=control, stream_interval=stream_interval)
     except OSError as exc:
         print(f"Cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -190,18 +237,21 @@ async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str
 
 
 def serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
-          session_expiry: float) -> int:
+          session_expiry: float, control: bool = False,
+          stream_interval: float = DEFAULT_STREAM_INTERVAL) -> int:
     """Run the backend until SIGINT or SIGTERM; return the exit status.
 
     Prints exactly ``Listening on http://HOST:PORT`` (the real port) to stdout once the socket
-    accepts connections. Invalid ``profiles`` or ``session_expiry`` raise `ValueError` first.
+    accepts connections. Invalid ``profiles``, ``session_expiry`` or ``stream_interval`` raise
+    `ValueError` first. ``control`` and ``stream_interval`` are as for `start_backend`.
     """
-    build_methods(_check_options(profiles, session_expiry).profiles)
+    build_methods(_check_options(profiles, session_expiry, stream_interval).profiles)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_serve(data_dir=data_dir, host=host, port=port, profiles=profiles,
-                                  session_expiry=session_expiry))
+                                  session_expiry=session_expiry, control=control,
+                                  stream_interval=stream_interval))
     except KeyboardInterrupt:  # platforms without loop signal handlers
         return 0

@@ -1,8 +1,10 @@
 """SQLite persistence for the reference backend: users, sessions, settings and chat history.
 
-Everything lives in ``<data_dir>/backend.sqlite3``. Nothing is cached in memory: another process
-(a CLI command adding a user or ending sessions) may change the database while the server
-runs, so every call reads the current rows. Emails are stored lower-cased.
+Everything lives in ``<data_dir>/backend.sqlite3``, except the workspace code index, which has
+a database of its own in the same directory (`Store.search_index`, see `search_index`).
+Nothing is cached in memory: another process (a CLI command adding a user or ending sessions)
+may change the database while the server runs, so every call reads the current rows. Emails
+are stored lower-cased.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from oropendola_ls.reference_backend import security
+from oropendola_ls.reference_backend.search_index import SearchIndex
 
 DB_FILENAME = "backend.sqlite3"
 SCHEMA_VERSION = 1
@@ -126,6 +129,15 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    conversation_id: str
+    first_prompt: str
+    """The first user message ("" if the conversation has none)."""
+    updated: str
+    """The newest message's timestamp."""
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     total_requests_30_days: int
     total_requests_today: int
@@ -144,6 +156,7 @@ class Store:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.RLock()
+        self._search_index: SearchIndex | None = None
         self._conn = sqlite3.connect(
             self.path, timeout=10.0, isolation_level=None, check_same_thread=False
         )
@@ -162,7 +175,17 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if self._search_index is not None:
+                self._search_index.close()
             self._conn.close()
+
+    @property
+    def search_index(self) -> SearchIndex:
+        """The users' workspace code index, opened on first use and closed with the store."""
+        with self._lock:
+            if self._search_index is None:
+                self._search_index = SearchIndex(self.data_dir)
+            return self._search_index
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -479,6 +502,22 @@ class Store:
         return [
             ChatMessage(r["conversation_id"], r["role"], r["content"], r["timestamp"])
             for r in reversed(rows)
+        ]
+
+    def recent_conversations(self, email: str, limit: int = 10) -> list[ConversationSummary]:
+        """The user's ``limit`` most recently active conversations, newest first."""
+        rows = self._query(
+            "SELECT c.conversation_id, MAX(c.id) AS last_id, MAX(c.timestamp) AS updated,"
+            " (SELECT f.content FROM chat_history f WHERE f.user = c.user"
+            "  AND f.conversation_id = c.conversation_id AND f.role = 'user'"
+            "  ORDER BY f.id LIMIT 1) AS first_prompt"
+            " FROM chat_history c WHERE c.user = ?"
+            " GROUP BY c.conversation_id ORDER BY last_id DESC LIMIT ?",
+            (email.strip().lower(), max(0, limit)),
+        )
+        return [
+            ConversationSummary(r["conversation_id"], r["first_prompt"] or "", r["updated"])
+            for r in rows
         ]
 
     def usage(self, email: str) -> Usage:

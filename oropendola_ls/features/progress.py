@@ -1,0 +1,99 @@
+"""Work-done progress on the client's token, or on one we create when the client allows it.
+
+`WorkDone` can be used from plain (sync) callbacks: when it has to create its token first,
+reports made meanwhile are held and sent, in order, once the client has answered. Without a
+token it does nothing, so callers never need to check what the client supports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+
+from oropendola_ls.server import OropendolaServer
+
+log = logging.getLogger(__name__)
+
+
+def can_create_progress(server: OropendolaServer) -> bool:
+    return bool(get_capability(server.client_capabilities, "window.work_done_progress", False))
+
+
+class WorkDone:
+    def __init__(
+        self,
+        server: OropendolaServer,
+        title: str,
+        *,
+        token: types.ProgressToken | None = None,
+        cancellable: bool = False,
+        message: str | None = None,
+    ) -> None:
+        self.server = server
+        self.token: types.ProgressToken | None = token
+        self.ended = False
+        self._held: list[Callable[[], None]] | None = None
+        self._creating: asyncio.Task[None] | None = None
+        if token is None and can_create_progress(server):
+            self.token = f"oropendola-{uuid.uuid4()}"
+            self._held = []
+            self._creating = server.run_task(self._create(self.token), "progress-create")
+        self._do(lambda: server.work_done_progress.begin(self._token, types.WorkDoneProgressBegin(
+            title=title, cancellable=cancellable, message=message)))
+
+    @property
+    def _token(self) -> types.ProgressToken:
+        assert self.token is not None
+        return self.token
+
+    async def ready(self) -> None:
+        """Wait until the token exists and what was held meanwhile has been sent."""
+        if self._creating is not None:
+            await asyncio.shield(self._creating)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the client sent ``window/workDoneProgress/cancel`` for this token."""
+        if self.token is None:
+            return False
+        future = self.server.work_done_progress.tokens.get(self.token)
+        return future is not None and future.cancelled()
+
+    def report(self, message: str | None = None, percentage: int | None = None) -> None:
+        if self.ended:
+            return
+        self._do(lambda: self.server.work_done_progress.report(
+            self._token, types.WorkDoneProgressReport(message=message, percentage=percentage)))
+
+    def end(self, message: str | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._do(lambda: self.server.work_done_progress.end(
+            self._token, types.WorkDoneProgressEnd(message=message)))
+
+    def _do(self, send: Callable[[], None]) -> None:
+        if self.token is None:
+            return
+        if self._held is not None:
+            self._held.append(send)
+            return
+        send()
+
+    async def _create(self, token: types.ProgressToken) -> None:
+        try:
+            await self.server.work_done_progress.create_async(token)
+        except (Exception, asyncio.CancelledError) as exc:
+            log.debug("window/workDoneProgress/create failed: %s", exc)
+            self.token, self._held = None, None
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        held, self._held = self._held or [], None
+        for send in held:
+            send()
