@@ -1,7 +1,7 @@
 """Where oropendola-ls keeps its files: the user's config, data and state directories.
 
-``OROPENDOLA_CONFIG_DIR``, ``OROPENDOLA_DATA_DIR`` and ``OROPENDOLA_STATE_DIR`` override the
-platform defaults (tests and portable installs use them).
+``OROPENDOLA_CONFIG_DIR``, ``OROPENDOLA_DATA_DIR``, ``OROPENDOLA_STATE_DIR`` and
+``OROPENDOLA_CACHE_DIR`` override the platform defaults (tests and portable installs use them).
 """
 
 from __future__ import annotations
@@ -38,3 +38,13 @@ def state_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+
+
+def cache_dir() -> Path:
+    """Files that can be rebuilt at a cost (the workspace index manifests)."""
+    override = os.environ.get("OROPENDOLA_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
