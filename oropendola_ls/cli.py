@@ -120,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
         "benches: realtime/drop, realtime/stop, realtime/start, realtime/status, emit, "
         "chat/pace, chat/hold (see oropendola_ls/reference_backend/control.py)",
     )
+    backend.add_argument(
+        "--llm-base-url", metavar="URL",
+        help="answer chat with a model behind this OpenAI-compatible API, e.g. "
+        "http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8080/v1 (llama.cpp), "
+        "http://127.0.0.1:8000/v1 (vLLM); https unless loopback (default: "
+        "$OROPENDOLA_LLM_BASE_URL, else the offline engine)",
+    )
+    backend.add_argument("--llm-model", metavar="NAME",
+                         help="the model to ask (default: $OROPENDOLA_LLM_MODEL)")
+    backend.add_argument(
+        "--llm-api-key-env", metavar="VAR",
+        help="environment variable that holds the model API key, sent as a Bearer token "
+        "(default: OROPENDOLA_LLM_API_KEY; the key is never taken from the command line)",
+    )
+    backend.add_argument("--llm-timeout", type=float, default=None, metavar="SECONDS",
+                         help="seconds to wait for the model to connect or send the next "
+                         "piece of an answer (default: 120)")
     _logging_arguments(backend)
     backend_commands = backend.add_subparsers(dest="backend_command", metavar="COMMAND")
     adduser = backend_commands.add_parser(
@@ -252,11 +269,19 @@ def _backend(args: argparse.Namespace) -> int:
         print(f"Expired {count} session(s).")
         return 0
     from oropendola_ls.reference_backend import serve
+    from oropendola_ls.reference_backend.chat_engines import LLMConfig, ProviderConfigError
 
+    try:
+        llm = LLMConfig.from_options(base_url=args.llm_base_url, model=args.llm_model,
+                                     api_key_env=args.llm_api_key_env, timeout=args.llm_timeout,
+                                     environ=os.environ)
+    except ProviderConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     profiles = tuple(dict.fromkeys(args.profiles or ("oropendola", "oropendola_ai")))
     return serve(data_dir=data, host=args.host, port=args.port, profiles=profiles,
                  session_expiry=args.session_expiry, control=args.control,
-                 stream_interval=args.stream_interval)
+                 stream_interval=args.stream_interval, llm=llm)
 
 
 def _adduser(args: argparse.Namespace, data: Path) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import secrets
 import threading
 from pathlib import Path
@@ -53,10 +54,19 @@ class EmbeddedBackend:
 
     async def _main(self) -> None:
         from oropendola_ls.reference_backend import start_backend
+        from oropendola_ls.reference_backend.chat_engines.openai_compat import LLMConfig
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        backend = await start_backend(data_dir=self.data_dir, host="127.0.0.1", port=0)
+        try:  # a model named by OROPENDOLA_LLM_* answers chats, as for `oropendola-ls backend`
+            llm = LLMConfig.from_options(base_url=None, model=None, api_key_env=None,
+                                         timeout=None, environ=os.environ)
+        except ValueError as exc:
+            log.warning("ignoring the OROPENDOLA_LLM_* settings: %s; chat uses the offline "
+                        "engine", exc)
+            llm = None
+        backend = await start_backend(data_dir=self.data_dir, host="127.0.0.1", port=0,
+                                      llm=llm)
         try:
             password = secrets.token_urlsafe(24)  # fresh each start; never stored
             backend.store.ensure_user(LOCAL_USER, password, LOCAL_FULL_NAME)

@@ -19,12 +19,14 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from oropendola_ls.reference_backend import auth, control, frappe
+from oropendola_ls.reference_backend.chat_engines import ChatEngine, OfflineEngine
 from oropendola_ls.reference_backend.context import (
     CallContext,
     ChatPacing,
     ServerConfig,
     UploadedFile,
 )
+from oropendola_ls.reference_backend.event_stream import EventStream
 from oropendola_ls.reference_backend.methods import Method, method_not_found, not_whitelisted
 from oropendola_ls.reference_backend.realtime import Realtime
 from oropendola_ls.reference_backend.store import Store
@@ -43,6 +45,7 @@ class BackendState:
     methods: Mapping[str, Method]
     realtime: Realtime
     pacing: ChatPacing = field(default_factory=ChatPacing)
+    engine: ChatEngine = field(default_factory=OfflineEngine)
 
 
 STATE: web.AppKey[BackendState] = web.AppKey("reference_backend", BackendState)
@@ -110,7 +113,7 @@ def _connection_check(request: web.BaseRequest) -> Callable[[], bool]:
     return lambda: request.transport is not None and not request.transport.is_closing()
 
 
-async def handle_method(request: web.Request) -> web.Response:
+async def handle_method(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     cmd = request.match_info["method"]
     ctx = CallContext(
@@ -121,6 +124,7 @@ async def handle_method(request: web.Request) -> web.Response:
         cookies_in=request.cookies,
         realtime=state.realtime,
         pacing=state.pacing,
+        engine=state.engine,
         client_connected=_connection_check(request),
     )
     ctx.cookies.secure = request.secure
@@ -146,6 +150,8 @@ async def handle_method(request: web.Request) -> web.Response:
     except Exception as exc:
         log.exception("%s failed", cmd)
         return _respond(ctx, 500, {**ctx.response, "exc_type": type(exc).__name__})
+    if isinstance(result, EventStream):  # chat.stream: Server-Sent Events, not an envelope
+        return await result.respond(request, ctx)
     return _respond(ctx, ctx.http_status or 200, frappe.success_body(result, ctx.response))
 
 
@@ -183,11 +189,16 @@ class AccessLogger(AbstractAccessLogger):
 
 def create_app(store: Store, config: ServerConfig, methods: Mapping[str, Method],
                realtime: Realtime, *, pacing: ChatPacing | None = None,
-               control_endpoint: control.Control | None = None) -> web.Application:
-    """The backend's routes; ``control_endpoint`` also serves ``/_reference/control/...``."""
+               control_endpoint: control.Control | None = None,
+               engine: ChatEngine | None = None) -> web.Application:
+    """The backend's routes; ``control_endpoint`` also serves ``/_reference/control/...``.
+
+    ``engine`` answers chat requests (default: the offline engine).
+    """
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[json_errors, realtime.gate])
-    app[STATE] = BackendState(store, config, methods, realtime, pacing or ChatPacing())
+    app[STATE] = BackendState(store, config, methods, realtime, pacing or ChatPacing(),
+                              engine or OfflineEngine())
     app.router.add_route("*", "/api/method/{method:.+}", handle_method)
     if control_endpoint is not None:
         control.enable(app, control_endpoint)

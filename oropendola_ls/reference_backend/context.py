@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from oropendola_ls.reference_backend.chat_engines import ChatEngine, OfflineEngine
 from oropendola_ls.reference_backend.frappe import GUEST
 from oropendola_ls.reference_backend.store import Store
 
@@ -166,6 +167,8 @@ class CallContext:
     cookies: CookieManager = field(default_factory=CookieManager)
     realtime: Emitter | None = None
     pacing: ChatPacing = field(default_factory=ChatPacing)
+    engine: ChatEngine = field(default_factory=OfflineEngine)
+    """What answers chat requests (chat_engines/): the offline engine unless a model is set."""
     client_connected: Callable[[], bool] = lambda: True
     """False once the caller has gone away (the answer is then no longer streamed)."""
 

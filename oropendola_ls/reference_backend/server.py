@@ -18,6 +18,7 @@ from aiohttp import web
 
 from oropendola_ls.backend.endpoints import is_loopback_host
 from oropendola_ls.reference_backend.app import AccessLogger, create_app
+from oropendola_ls.reference_backend.chat_engines import LLMConfig, engine_for
 from oropendola_ls.reference_backend.context import (
     DEFAULT_STREAM_INTERVAL,
     ChatPacing,
@@ -153,7 +154,7 @@ async def _bind(host: str, port: int) -> socket.socket:
 
 async def _start(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
                  session_expiry: float, access_log: bool, control: bool,
-                 stream_interval: float) -> RunningBackend:
+                 stream_interval: float, llm: LLMConfig | None = None) -> RunningBackend:
     config = _check_options(profiles, session_expiry, stream_interval)
     methods = build_methods(config.profiles)
     store = Store(Path(data_dir))
@@ -161,7 +162,7 @@ async def _start(*, data_dir: Path, host: str, port: int, profiles: Sequence[str
     pacing = ChatPacing(stream_interval)
     controller = Control(realtime, pacing)
     app = create_app(store, config, methods, realtime, pacing=pacing,
-                     control_endpoint=controller if control else None)
+                     control_endpoint=controller if control else None, engine=engine_for(llm))
     if access_log:
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
                                access_log_class=AccessLogger,
@@ -196,25 +197,28 @@ async def start_backend(
     session_expiry: float = DEFAULT_SESSION_EXPIRY,
     control: bool = False,
     stream_interval: float = DEFAULT_STREAM_INTERVAL,
+    llm: LLMConfig | None = None,
 ) -> RunningBackend:
     """Serve the reference backend from ``data_dir`` on ``host:port`` (0 picks a free port).
 
     ``profiles`` chooses which endpoint names are answered (``ping`` always is);
     ``session_expiry`` is how long, in seconds, a session lives after its last use;
     ``control`` serves the control endpoint (control.py) to loopback clients;
-    ``stream_interval`` is the pause, in seconds, between a chat answer's text deltas.
+    ``stream_interval`` is the pause, in seconds, between a chat answer's text deltas;
+    ``llm`` is the model that answers chat requests (default: the offline engine).
     """
     return await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
                         session_expiry=session_expiry, access_log=False, control=control,
-                        stream_interval=stream_interval)
+                        stream_interval=stream_interval, llm=llm)
 
 
 async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
-                 session_expiry: float, control: bool, stream_interval: float) -> int:
+                 session_expiry: float, control: bool, stream_interval: float,
+                 llm: LLMConfig | None) -> int:
     try:
         backend = await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
                                session_expiry=session_expiry, access_log=True,
-                               control=control, stream_interval=stream_interval)
+                               control=control, stream_interval=stream_interval, llm=llm)
     except OSError as exc:
         print(f"Cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -226,6 +230,8 @@ async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     print(f"Listening on {backend.url.rstrip('/')}", flush=True)
+    log.info("chat answers come from %s", "the offline reference engine" if llm is None
+             else f"model {llm.model} at {llm.base_url}")
     try:
         await stop.wait()
     finally:
@@ -238,12 +244,13 @@ async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str
 
 def serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
           session_expiry: float, control: bool = False,
-          stream_interval: float = DEFAULT_STREAM_INTERVAL) -> int:
+          stream_interval: float = DEFAULT_STREAM_INTERVAL, llm: LLMConfig | None = None) -> int:
     """Run the backend until SIGINT or SIGTERM; return the exit status.
 
     Prints exactly ``Listening on http://HOST:PORT`` (the real port) to stdout once the socket
     accepts connections. Invalid ``profiles``, ``session_expiry`` or ``stream_interval`` raise
-    `ValueError` first. ``control`` and ``stream_interval`` are as for `start_backend`.
+    `ValueError` first. ``control``, ``stream_interval`` and ``llm`` are as for
+    `start_backend`.
     """
     build_methods(_check_options(profiles, session_expiry, stream_interval).profiles)
     if not logging.getLogger().handlers:
@@ -252,6 +259,6 @@ def serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
     try:
         return asyncio.run(_serve(data_dir=data_dir, host=host, port=port, profiles=profiles,
                                   session_expiry=session_expiry, control=control,
-                                  stream_interval=stream_interval))
+                                  stream_interval=stream_interval, llm=llm))
     except KeyboardInterrupt:  # platforms without loop signal handlers
         return 0
