@@ -166,7 +166,7 @@ async def run(args: argparse.Namespace, root: Path, url: str) -> None:
         await client.request("initialize", {
             "processId": os.getpid(), "rootUri": None,
             "capabilities": {"window": {"workDoneProgress": True}},
-            "initializationOptions": {"serverUrl": url}})
+            "initializationOptions": {"serverUrl": url, "chatTransport": "realtime"}})
         client.notify("initialized", {})
         await client.request("oropendola/signIn", {"username": EMAIL, "password": PASSWORD})
         await wait_for(lambda: "connected" in client.states, 15)

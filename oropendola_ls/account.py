@@ -7,7 +7,7 @@ what the LSP features and the terminal commands call. It knows nothing about LSP
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -179,6 +179,18 @@ class Account:
             self.last_error = exc.message
             raise
         return result
+
+    async def stream(self, name: str, params: Mapping[str, Any] | None = None
+                     ) -> AsyncIterator[Any]:
+        """`BackendClient.stream` with the same bookkeeping as `call`."""
+        client = self.client()
+        try:
+            async for event in client.stream(name, params):
+                yield event
+        except NotSignedInError as exc:
+            if _holds(client.credentials):
+                self.state, self.last_error = "expired", exc.message
+            raise
 
     async def recheck_primary(self) -> None:
         """While on a fallback URL, check the primary now and move back if it answers."""

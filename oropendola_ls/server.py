@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from oropendola_ls.backend.redact import RedactingFilter
     from oropendola_ls.embedded import EmbeddedBackend
     from oropendola_ls.features.realtime import RealtimeFeature
+    from oropendola_ls.features.workspace import WorkspaceFeature
     from oropendola_ls.realtime import RealtimeManager
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,18 @@ class OropendolaServer(LanguageServer):
         """Routes the backend's ``ai_progress`` events to the requests waiting for them."""
         self.realtime: RealtimeManager | None = None
         self.realtime_feature: RealtimeFeature | None = None
+        self.workspace_feature: WorkspaceFeature | None = None
+        self.ready_hooks: list[Callable[[Account], None]] = []
+        """Called once the account is set up and its stored session checked (after
+        ``initialized``): what should start then (realtime, indexing) registers here."""
+        self.save_listeners: list[Callable[[str], None]] = []
+        """Called with the URI of each ``textDocument/didSave`` (features/documents.py)."""
+        self.close_listeners: list[Callable[[str], None]] = []
+        """Called with the URI of each ``textDocument/didClose`` (features/documents.py)."""
+        self.code_action_providers: list[
+            Callable[[types.CodeActionParams], list[types.CodeAction]]] = []
+        """Each lists its code actions for a ``textDocument/codeAction`` request; the one handler
+        (features/code_actions.py) joins them in order. Must be quick: no backend calls."""
 
     # -- services ----------------------------------------------------------------------------
 

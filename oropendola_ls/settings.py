@@ -67,6 +67,18 @@ def _count(value: Any) -> int:
     return value
 
 
+def _byte_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise SettingValueError(f"expected a positive number of bytes, got {_describe(value)}")
+    return value
+
+
+def _chat_transport(value: Any) -> str:
+    if value not in ("auto", "sse", "realtime"):
+        raise SettingValueError(f"expected 'auto', 'sse' or 'realtime', got {_describe(value)}")
+    return str(value)
+
+
 def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise SettingValueError(f"expected a list of strings, got {_describe(value)}")
@@ -134,10 +146,13 @@ class Settings:
     command_execution_timeout: float = _setting(120.0, _positive_number, "commandExecutionTimeout")
     command_require_confirmation: bool = _setting(True, _bool, "commandRequireConfirmation")
     index_on_startup: bool = _setting(False, _bool, "indexOnStartup")
+    index_exclude: tuple[str, ...] = _setting((), _string_list, "indexExclude")
+    index_max_file_size: int = _setting(1 << 20, _byte_size, "indexMaxFileSize")
     analyze_on_save: bool = _setting(False, _bool, "analyzeOnSave")
     profile: str = _setting("oropendola", _profile, "profile")
     endpoints: Mapping[str, Any] = _setting(attrs.Factory(dict), _endpoints, "endpoints")
     realtime_namespace: str = _setting("auto", _namespace, "realtimeNamespace")
+    chat_transport: str = _setting("auto", _chat_transport, "chatTransport")
     api_key: str | None = _setting(None, _optional_string, "apiKey")
     api_secret: str | None = _setting(None, _optional_string, "apiSecret", secret=True)
 

@@ -192,6 +192,7 @@ def server_env(config_dir: Path, **extra: str) -> dict[str, str]:
     env["OROPENDOLA_CONFIG_DIR"] = str(config_dir)
     env["OROPENDOLA_DATA_DIR"] = str(config_dir.parent / "data")
     env["OROPENDOLA_STATE_DIR"] = str(config_dir.parent / "state")
+    env["OROPENDOLA_CACHE_DIR"] = str(config_dir.parent / "cache")
     env.update(extra)
     return env
 
@@ -207,6 +208,7 @@ async def lsp_session(
     env: dict[str, str] | None = None,
     can_ask: bool = True,
     workspace: Path | None = None,
+    folders: list[Path] | None = None,
 ) -> AsyncIterator[LanguageClient]:
     """Start `oropendola-ls`, initialize it with ``settings`` as initializationOptions."""
     client = make_client(can_ask=can_ask)
@@ -221,6 +223,8 @@ async def lsp_session(
                 capabilities=client_capabilities(preset),
                 process_id=os.getpid(),
                 root_uri=(workspace or config_dir.parent).as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name)
+                                   for f in folders] if folders else None,
                 initialization_options=settings or {},
             )
         )

@@ -4,7 +4,8 @@ value or a `BackendError` a person can act on.
 What it does for each call (protocol.md §1, §5, §7):
 
 - looks the logical name up in `BackendConfig` (method path, verb, auth kind); GET sends the
-  parameters in the query string, POST as a JSON body;
+  parameters in the query string, POST as a JSON body, or as multipart form data when an
+  `Upload` is among them;
 - sends credentials explicitly (``Cookie: sid=``, ``Authorization: token key:secret``,
   ``X-Frappe-CSRF-Token``); the httpx cookie jar is disabled, so nothing leaks across backends;
 - unwraps Frappe's ``{"message": ...}`` envelope and maps the error shapes (error envelope with
@@ -29,13 +30,14 @@ import random
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import attrs
 import httpx
 
 from oropendola_ls import __version__
@@ -88,6 +90,19 @@ for _name in ("httpx", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
     _logger = logging.getLogger(_name)
     if _LIBRARY_LOG_FILTER not in _logger.filters:
         _logger.addFilter(_LIBRARY_LOG_FILTER)
+
+
+@attrs.frozen
+class Upload:
+    """A file among a POST call's params: the call is then sent as multipart form data.
+
+    Each `Upload` becomes a file part named after its param; the other params become form
+    fields (strings as they are, anything else JSON-encoded; None left out).
+    """
+
+    filename: str
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    content_type: str = "application/octet-stream"
 
 
 class _MethodMissing(Exception):
@@ -206,6 +221,69 @@ class BackendClient:
         with self._scrubbing():
             _, value = await self._call(name, params, idempotent, self.credentials)
             return value
+
+    async def stream(self, name: str, params: Mapping[str, Any] | None = None
+                     ) -> AsyncIterator[Any]:
+        """Call logical endpoint ``name`` that answers Server-Sent Events; yield each event.
+
+        Each ``data:`` line is one JSON event (``[DONE]`` ends the stream). A backend that
+        answers with a JSON envelope instead (an error, or no such method) raises as `call`
+        would; 417 "Failed to get method" raises `EndpointUnsupportedError` and is remembered.
+        Never retried: the request may have started an answer. Closing the iterator (or
+        cancelling its consumer) closes the connection.
+        """
+        known = self._unsupported.get(name)
+        if known is not None:
+            raise EndpointUnsupportedError(known, status=417)
+        endpoint = self.config.endpoint(name)
+        if endpoint is None:
+            raise EndpointUnsupportedError(
+                f"The {self.config.profile} profile has no method for {name}")
+        with self._scrubbing():
+            headers = self._auth_headers(endpoint, self.credentials)
+            base = self.config.active_url
+            url = self.config.url_for(endpoint, base)
+            request = self._http.build_request(
+                "GET" if endpoint.verb == "GET" else "POST", url, headers=headers,
+                **({"params": {k: v if isinstance(v, str) else json.dumps(v)
+                               for k, v in (params or {}).items() if v is not None}}
+                   if endpoint.verb == "GET" else {"json": dict(params or {})}))
+            started = time.monotonic()
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.RequestError as exc:
+                self._log_request(name, endpoint, base, type(exc).__name__, started)
+                raise self._unavailable(base, exc, [base]) from exc
+            self._log_request(name, endpoint, base, str(response.status_code), started)
+        try:
+            content_type = response.headers.get("Content-Type", "")
+            if response.status_code != 200 or not content_type.startswith("text/event-stream"):
+                await response.aread()
+                with self._scrubbing():
+                    try:
+                        value = self._interpret(name, endpoint, base, response, bool(headers),
+                                                None)
+                    except _MethodMissing:
+                        message = (f"The backend at {_host(base)} has no {endpoint.method} "
+                                   f"for {name}")
+                        self._unsupported[name] = message
+                        raise EndpointUnsupportedError(message, status=417) from None
+                yield {"type": "envelope", "message": value}
+                return
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    return
+                try:
+                    yield json.loads(payload)
+                except ValueError:
+                    log.debug("%s: an event that is not JSON was skipped", name)
+        except httpx.RequestError as exc:
+            raise self._unavailable(base, exc, [base]) from exc
+        finally:
+            await response.aclose()
 
     async def login(self, username: str, password: str) -> Credentials:
         """Sign in with email and password; keep and return the new session credentials."""
@@ -436,6 +514,20 @@ class BackendClient:
         params: Mapping[str, Any] | None,
         headers: dict[str, str],
     ) -> httpx.Response:
+        uploads = {k: v for k, v in (params or {}).items() if isinstance(v, Upload)}
+        if uploads and endpoint.verb != "POST":
+            raise BackendRequestError(
+                f"Cannot upload a file with {endpoint.verb} {endpoint.method}: file uploads need "
+                "a POST endpoint (check the `endpoints` setting)"
+            )
+        if uploads:
+            fields = {
+                key: value if isinstance(value, str) else json.dumps(value)
+                for key, value in (params or {}).items()
+                if value is not None and key not in uploads
+            }
+            files = {key: (u.filename, u.data, u.content_type) for key, u in uploads.items()}
+            return await self._http.post(url, data=fields, files=files, headers=headers)
         if endpoint.verb == "GET":
             query = {
                 key: value if isinstance(value, str) else json.dumps(value)

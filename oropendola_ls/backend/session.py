@@ -14,13 +14,13 @@ import logging
 import os
 import stat
 from pathlib import Path
-from secrets import token_hex
 from typing import Any
 
 import attrs
 
 from oropendola_ls import paths
 from oropendola_ls.backend.endpoints import normalize_base_url
+from oropendola_ls.private_file import write_private
 
 log = logging.getLogger(__name__)
 
@@ -182,21 +182,7 @@ class SessionStore:
              "sessions": {url: c.to_json() for url, c in sorted(sessions.items())}},
             indent=2,
         ).encode()
-        tmp = self.path.with_name(f".{self.path.name}.{token_hex(8)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags, FILE_MODE)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                if os.name == "posix":
-                    os.fchmod(handle.fileno(), FILE_MODE)  # exact 0600 whatever the umask
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_private(self.path, payload, FILE_MODE)
         if os.name == "posix":
             with contextlib.suppress(OSError):
                 dir_fd = os.open(self.path.parent, os.O_RDONLY)

@@ -9,7 +9,21 @@ if TYPE_CHECKING:
 
 
 def register_all(server: OropendolaServer) -> None:
-    from oropendola_ls.features import account, chat, debug, lifecycle, realtime, shell
+    from oropendola_ls.features import (
+        account,
+        analysis,
+        chat,
+        chat_document,
+        code_actions,
+        debug,
+        documents,
+        files,
+        lifecycle,
+        realtime,
+        shell,
+        workspace,
+    )
 
-    for module in (lifecycle, realtime, account, chat, shell, debug):
+    for module in (lifecycle, realtime, account, chat, documents, workspace, analysis, files,
+                   shell, chat_document, code_actions, debug):
         module.register(server)

@@ -6,12 +6,15 @@ import asyncio
 import logging
 import os
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
 
 from oropendola_ls.server import OropendolaServer, ServerNotReadyError
+
+if TYPE_CHECKING:
+    from oropendola_ls.account import Account
 from oropendola_ls.settings import SECTION, parse_settings
 
 log = logging.getLogger(__name__)
@@ -67,9 +70,9 @@ async def on_initialized(ls: OropendolaServer, params: types.InitializedParams) 
     ls.account = account
     ls.account_future().set_result(account)
     if ls.embedded is None:
-        ls.run_task(_verify_then_connect(ls), "verify-session")
-    elif ls.realtime_feature is not None:
-        ls.realtime_feature.attach(account)
+        ls.run_task(_verify_then_start(ls), "verify-session")
+    else:
+        _account_ready(ls, account)
 
 
 async def on_did_change_configuration(
@@ -114,10 +117,18 @@ async def _load_settings(ls: OropendolaServer, pushed: Any) -> None:
     ls.report_settings_problems(problems)
 
 
-async def _verify_then_connect(ls: OropendolaServer) -> None:
+async def _verify_then_start(ls: OropendolaServer) -> None:
     await _verify_session(ls)
-    if ls.realtime_feature is not None and ls.account is not None:
-        ls.realtime_feature.attach(ls.account)
+    if ls.account is not None:
+        _account_ready(ls, ls.account)
+
+
+def _account_ready(ls: OropendolaServer, account: Account) -> None:
+    for hook in ls.ready_hooks:
+        try:
+            hook(account)
+        except Exception:
+            log.exception("starting %s failed", getattr(hook, "__qualname__", hook))
 
 
 async def _verify_session(ls: OropendolaServer) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -63,6 +64,30 @@ class WorkDone:
             return False
         future = self.server.work_done_progress.tokens.get(self.token)
         return future is not None and future.cancelled()
+
+    def on_cancel(self, task: asyncio.Task[Any] | None) -> Callable[[], None]:
+        """Cancel ``task`` when the client cancels this progress; returns "stop watching"."""
+        if task is None or self.token is None:
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        watching = True
+
+        def cancelled(future: Any) -> None:
+            if watching and future.cancelled():
+                loop.call_soon_threadsafe(task.cancel)
+
+        def attach() -> None:
+            future = self.server.work_done_progress.tokens.get(self._token)
+            if future is not None:
+                future.add_done_callback(cancelled)
+
+        self._do(attach)  # after `begin`, which registers the token
+
+        def stop() -> None:
+            nonlocal watching
+            watching = False
+
+        return stop
 
     def report(self, message: str | None = None, percentage: int | None = None) -> None:
         if self.ended:

@@ -186,4 +186,5 @@ class RealtimeFeature:
 def register(server: OropendolaServer) -> RealtimeFeature:
     feature = RealtimeFeature(server)
     server.realtime_feature = feature
+    server.ready_hooks.append(feature.attach)
     return feature

@@ -369,11 +369,5 @@ def register(server: OropendolaServer) -> None:
     def dismiss_command(ls: OropendolaServer, *args: Any) -> None:
         feature.dismiss_command(args)
 
-    @server.feature(
-        types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix,
-                                                   types.CodeActionKind.Empty]),
-    )
-    def code_actions(ls: OropendolaServer, params: types.CodeActionParams
-                     ) -> list[types.CodeAction]:
-        return feature.code_actions(params)
+    # the one textDocument/codeAction handler (features/code_actions.py) joins the providers
+    server.code_action_providers.append(feature.code_actions)

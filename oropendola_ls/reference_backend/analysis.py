@@ -424,7 +424,8 @@ def _bare_excepts(tree: ast.AST, columns: _Columns) -> Iterator[Finding]:
             )
 
 
-def _mutable_kind(default: ast.expr) -> str | None:
+def mutable_default_kind(default: ast.expr) -> str | None:
+    """``list``, ``dict`` or ``set`` when a default argument is a new mutable object."""
     if isinstance(default, ast.List | ast.ListComp):
         return "list"
     if isinstance(default, ast.Dict | ast.DictComp):
@@ -455,7 +456,7 @@ def _mutable_defaults(tree: ast.AST, columns: _Columns) -> Iterator[Finding]:
         ]
         owner = "a lambda" if isinstance(node, ast.Lambda) else f"'{node.name}'"
         for arg, default in pairs:
-            kind = _mutable_kind(default)
+            kind = mutable_default_kind(default)
             if kind is not None:
                 yield columns.finding(
                     default, "mutable-default", "warning",

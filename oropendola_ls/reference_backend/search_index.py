@@ -23,18 +23,16 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import sqlite3
-import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oropendola_ls.reference_backend.database import Database
 from oropendola_ls.reference_backend.source_text import (
     language_for_path,
     split_lines,
@@ -349,37 +347,12 @@ class SearchIndex:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / DB_FILENAME
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} was written by a newer oropendola-ls (schema {version})"
-                )
-            for statement in _statements(_SCHEMA):  # not executescript: it would COMMIT
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db = Database(self.path, _statements(_SCHEMA), SCHEMA_VERSION)
+        self._lock, self._conn, self._transaction = self._db.lock, self._db.conn, \
+            self._db.transaction
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        self._db.close()
 
     def index(
         self,

@@ -13,16 +13,14 @@ import json
 import os
 import re
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from oropendola_ls.reference_backend import security
+from oropendola_ls.reference_backend.database import Database
 from oropendola_ls.reference_backend.search_index import SearchIndex
 
 DB_FILENAME = "backend.sqlite3"
@@ -153,31 +151,17 @@ class Store:
             self.data_dir.mkdir(parents=True, mode=0o700)
             os.chmod(self.data_dir, 0o700)
         self.path = self.data_dir / DB_FILENAME
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._lock = threading.RLock()
         self._search_index: SearchIndex | None = None
-        self._conn = sqlite3.connect(
-            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} was written by a newer oropendola-ls (schema {version})"
-                )
-            for statement in _SCHEMA.split(";"):  # not executescript: it would COMMIT
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self._db = Database(self.path, [st for st in _SCHEMA.split(";") if st.strip()],
+                            SCHEMA_VERSION, rows=True)
+        self._lock, self._conn, self._transaction = self._db.lock, self._db.conn, \
+            self._db.transaction
 
     def close(self) -> None:
         with self._lock:
             if self._search_index is not None:
                 self._search_index.close()
-            self._conn.close()
+            self._db.close()
 
     @property
     def search_index(self) -> SearchIndex:
@@ -186,17 +170,6 @@ class Store:
             if self._search_index is None:
                 self._search_index = SearchIndex(self.data_dir)
             return self._search_index
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -61,6 +61,10 @@ CONTENT_SKIPS = frozenset({"binary", "invalid_utf8"})
 """Skip reasons found by reading: remembered in the manifest until the file changes."""
 
 Send = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class SendRefused(Exception):
+    """Raised by a ``send`` callable when retrying cannot help (not signed in, say)."""
 Progress = Callable[[int, int, str], None]
 AfterScan = Callable[[ScanResult], None]
 
@@ -447,10 +451,11 @@ async def _send_all(root: Path, plan: _Plan, report: IndexReport, *, send: Send,
                 error = await _send_with_retry(send, body, retry_delay)
                 report.send_ms += (time.perf_counter() - sent_at) * 1000
                 if error is not None:
+                    tried = "" if isinstance(error, SendRefused) else \
+                        f" after {SEND_ATTEMPTS} attempts"
                     report.errors.append(
-                        f"Sending to the backend failed after {SEND_ATTEMPTS} attempts: "
-                        f"{_describe(error)}; {report.files_sent:,} files were sent, the rest "
-                        "is sent at the next run"
+                        f"Sending to the backend failed{tried}: {_describe(error)}; "
+                        f"{report.files_sent:,} files were sent, the rest is sent at the next run"
                     )
                     return
                 updates = batch.updates if batch is not None else {}
@@ -496,6 +501,9 @@ async def _send_with_retry(send: Send, body: dict[str, Any],
             return None
         except asyncio.CancelledError:
             raise
+        except SendRefused as exc:
+            log.warning("Sending an index batch was refused: %s", _describe(exc))
+            return exc
         except Exception as exc:
             error = exc
             log.warning("Sending an index batch failed (attempt %d of %d): %s", attempt,

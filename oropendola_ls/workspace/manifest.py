@@ -35,12 +35,12 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from secrets import token_hex
 from typing import Any
 
 import attrs
 
 from oropendola_ls import paths
+from oropendola_ls.private_file import write_private
 from oropendola_ls.secrets import REDACTION_VERSION
 
 log = logging.getLogger(__name__)
@@ -281,19 +281,7 @@ class Manifest:
             "files": {p: e.to_json() for p, e in sorted(self.files.items())},
             "skipped": {p: e.to_json() for p, e in sorted(self.skipped.items())},
         }, separators=(",", ":")).encode()
-        tmp = self.path.with_name(f".{self.path.name}.{token_hex(8)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags, FILE_MODE)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_private(self.path, payload, FILE_MODE)
         self.generation = generation
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.journal_path)

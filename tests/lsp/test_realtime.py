@@ -182,7 +182,8 @@ async def test_expired_session_while_connected_stops_without_a_reconnect_loop(
 
 async def test_ai_progress_reaches_the_right_chat(
         preset: str, config_dir: Path, backend: BackendProcess) -> None:
-    async with lsp_session(preset, config_dir, {"serverUrl": backend.url}) as client:
+    settings = {"serverUrl": backend.url, "chatTransport": "realtime"}
+    async with lsp_session(preset, config_dir, settings) as client:
         await signed_in(client, backend)
         await wait_for_state(client, "connected")
         first, second = "first-token", "second-token"
@@ -257,7 +258,7 @@ async def test_namespace_setting(preset: str, config_dir: Path, backend: Backend
 async def test_chat_answer_is_complete_when_the_socket_drops_mid_answer(
         preset: str, config_dir: Path, start_backend: Starter) -> None:
     backend = start_backend(0, "--control", "--stream-interval", "0.05")
-    settings = {"serverUrl": backend.url, "reconnectInterval": 2000}
+    settings = {"serverUrl": backend.url, "reconnectInterval": 2000, "chatTransport": "realtime"}
     async with lsp_session(preset, config_dir, settings) as client:
         await signed_in(client, backend)
         await wait_for_state(client, "connected")

@@ -299,6 +299,15 @@ def test_fix_in_a_selection_keeps_imports_the_rest_of_the_file_uses() -> None:
     assert code_blocks(answer) == [("python", "import sys")]
 
 
+def test_fix_of_a_selection_that_is_only_the_unused_import_leaves_nothing() -> None:
+    content = "import os\nimport sys\n\n\ndef main():\n    print(sys.argv)\n"
+    answer = ask("fix", content=content, selectedText="import os\n")
+    assert "- line 1: removed `import os`" in answer
+    assert "pass" not in answer  # the module's body may be empty, a function's may not
+    blocks = re.findall(r"^```python\n(.*?)```$", answer, re.MULTILINE | re.DOTALL)
+    assert len(blocks) == 1 and not blocks[0].strip()
+
+
 def test_fix_says_so_when_there_is_nothing_it_can_fix() -> None:
     content = "def add(item, items=[]):\n    items.append(item)\n    return items\n"
     diagnostics = [{"message": "mutable default", "rule": "mutable-default",

@@ -23,10 +23,11 @@ def test_defaults_follow_the_design() -> None:
     assert settings.endpoints == {}
     assert settings.realtime_namespace == "auto"
     assert (settings.api_key, settings.api_secret) == (None, None)
+    assert (settings.index_exclude, settings.index_max_file_size) == ((), 1 << 20)
 
 
 def test_every_field_has_a_camel_case_wire_name() -> None:
-    assert len(WIRE_NAMES) == len(attrs.fields(Settings)) == 16
+    assert len(WIRE_NAMES) == len(attrs.fields(Settings)) == 19
     assert "serverUrl" in WIRE_NAMES and "realtimeNamespace" in WIRE_NAMES
     assert all("_" not in name for name in WIRE_NAMES)
 
@@ -101,3 +102,14 @@ def test_section_of_ignores_non_objects() -> None:
 
 def _field(wire: str) -> str:
     return next(f.name for f in attrs.fields(Settings) if f.metadata["wire"] == wire)
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (0, "positive number of bytes"), (-5, "positive number of bytes"), ("1MB", "positive"),
+    (True, "positive"),
+])
+def test_index_max_file_size_must_be_a_positive_byte_count(value: object, problem: str) -> None:
+    settings, problems = parse_settings({"indexMaxFileSize": value, "indexExclude": ["*.csv"]})
+    assert settings.index_max_file_size == 1 << 20 and settings.index_exclude == ("*.csv",)
+    assert len(problems) == 1 and "oropendola.indexMaxFileSize" in str(problems[0])
+    assert problem in str(problems[0])

@@ -23,7 +23,6 @@ from oropendola_ls.reference_backend import analysis
 from oropendola_ls.reference_backend.chat_engines.code_facts import (
     FunctionFacts,
     all_functions,
-    dotted_name,
     function_facts,
     looks_like_method,
     parse_python,
@@ -232,10 +231,13 @@ def _import_text(statement: ast.Import | ast.ImportFrom, kept: Sequence[ast.alia
 
 
 def _block_of(tree: ast.AST) -> dict[int, list[ast.stmt]]:
-    """id(statement) → the statement list (block) holding it."""
+    """id(statement) → the statement list (block) holding it.
+
+    The module's own body is left out: unlike a function's, it may end up empty.
+    """
     blocks: dict[int, list[ast.stmt]] = {}
     for node in ast.walk(tree):
-        for field in ("body", "orelse", "finalbody"):
+        for field in () if isinstance(node, ast.Module) else ("body", "orelse", "finalbody"):
             block = getattr(node, field, None)
             if isinstance(block, list):
                 for statement in block:
@@ -334,18 +336,6 @@ def remove_unused_imports(code: str, tree: ast.Module, unused: Iterable[str] | N
 # -- mutable defaults ----------------------------------------------------------------------------
 
 
-def _mutable_kind(default: ast.expr) -> str | None:
-    if isinstance(default, ast.List | ast.ListComp):
-        return "list"
-    if isinstance(default, ast.Dict | ast.DictComp):
-        return "dict"
-    if isinstance(default, ast.Set | ast.SetComp):
-        return "set"
-    if isinstance(default, ast.Call) and dotted_name(default.func) in _MUTABLE_CALLS:
-        return dotted_name(default.func)
-    return None
-
-
 def _optional_annotation(annotation: ast.expr, text: str) -> str | None:
     """``text`` widened to admit None, or None when it already does."""
     if re.search(r"\b(None|Optional|Any)\b", text):
@@ -386,7 +376,7 @@ def fix_mutable_defaults(code: str, tree: ast.Module) -> DefaultsOutcome:
         ]
         name = f"{owner}.{function.name}" if owner else function.name
         found = [(arg, default, kind) for arg, default in pairs
-                 if (kind := _mutable_kind(default)) is not None]
+                 if (kind := analysis.mutable_default_kind(default)) is not None]
         if not found:
             continue
         if not _body_is_on_its_own_lines(function, positions):
