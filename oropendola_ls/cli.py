@@ -54,12 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     login = commands.add_parser(
         "login", help="sign in and store the session",
         description="Sign in to an Oropendola backend and store the session (mode 0600) in the "
-        "user config directory. Prompts for the password unless --password-stdin or "
-        "--api-key is given.",
+        "user config directory. Prompts for the password unless --password-stdin, --api-key "
+        "or --browser is given.",
     )
     _server_argument(login)
-    login.add_argument("--profile", choices=("oropendola", "oropendola_ai"), default=None,
-                       help="endpoint names the backend answers (default: oropendola)")
+    login.add_argument("--profile", choices=("auto", "oropendola", "oropendola_ai"),
+                       default=None,
+                       help="endpoint names the backend answers (default: auto, found out after "
+                       "sign-in)")
+    login.add_argument("--browser", action="store_true",
+                       help="sign in in a web browser (the published app's sign-in page): "
+                       "prints the page's URL, opens it, and waits up to 5 minutes")
+    login.add_argument("--no-open", action="store_true",
+                       help="with --browser: only print the URL, do not start a browser")
     login.add_argument("--username", "-u", help="email address (prompted when missing)")
     login.add_argument("--password-stdin", action="store_true",
                        help="read the password from the first line of stdin")
@@ -118,8 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--control", action="store_true",
         help="serve POST /_reference/control/<action> to loopback clients, for tests and "
         "benches: realtime/drop, realtime/stop, realtime/start, realtime/status, emit, "
-        "chat/pace, chat/hold (see oropendola_ls/reference_backend/control.py)",
+        "chat/pace, chat/hold, agent/fail (see oropendola_ls/reference_backend/control.py)",
     )
+    backend.add_argument("--auth-poll-interval", type=_auth_poll_interval, default=2.0,
+                         metavar="SECONDS",
+                         help="poll_interval the browser sign-in (initiate_auth) asks editors "
+                         "for, above 0 and at most 60 (default: 2, the published app's)")
+    backend.add_argument("--auth-request-lifetime", type=_auth_request_lifetime, default=300.0,
+                         metavar="SECONDS",
+                         help="how long a browser sign-in request stays open (default: 300, "
+                         "the published app's 5 minutes)")
     backend.add_argument(
         "--llm-base-url", metavar="URL",
         help="answer chat with a model behind this OpenAI-compatible API, e.g. "
@@ -172,6 +187,24 @@ def _server_argument(parser: argparse.ArgumentParser) -> None:
         "--server", default=None,
         help=f"backend URL (default: ${SERVER_URL_ENV} or https://oropendola.ai)",
     )
+
+
+def _auth_poll_interval(text: str) -> float:
+    from oropendola_ls.reference_backend.context import check_auth_timing
+
+    try:
+        return check_auth_timing(float(text), 300.0)[0]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _auth_request_lifetime(text: str) -> float:
+    from oropendola_ls.reference_backend.context import check_auth_timing
+
+    try:
+        return check_auth_timing(2.0, float(text))[1]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _stream_interval(text: str) -> float:
@@ -281,7 +314,9 @@ def _backend(args: argparse.Namespace) -> int:
     profiles = tuple(dict.fromkeys(args.profiles or ("oropendola", "oropendola_ai")))
     return serve(data_dir=data, host=args.host, port=args.port, profiles=profiles,
                  session_expiry=args.session_expiry, control=args.control,
-                 stream_interval=args.stream_interval, llm=llm)
+                 stream_interval=args.stream_interval, llm=llm,
+                 auth_poll_interval=args.auth_poll_interval,
+                 auth_request_lifetime=args.auth_request_lifetime)
 
 
 def _adduser(args: argparse.Namespace, data: Path) -> int:
@@ -346,6 +381,8 @@ async def _account_command(args: argparse.Namespace, *login: str) -> int:
 
 def _login_secrets(args: argparse.Namespace) -> tuple[str, str]:
     """Ask for what `login` needs before any network I/O: (username or API key, secret)."""
+    if args.browser:
+        return "", ""
     if args.api_key:
         secret = args.api_secret or _read_secret("API secret: ", from_stdin=args.password_stdin)
         return args.api_key, secret
@@ -354,6 +391,8 @@ def _login_secrets(args: argparse.Namespace) -> tuple[str, str]:
 
 
 async def _login(args: argparse.Namespace, who: str, secret: str) -> int:
+    if args.browser:
+        return await _login_browser(args)
     if not who or not secret:
         print("error: email and password (or API key and secret) are required", file=sys.stderr)
         return 2
@@ -363,6 +402,34 @@ async def _login(args: argparse.Namespace, who: str, secret: str) -> int:
             result = await account.sign_in_api_key(who, secret)
         else:
             result = await account.sign_in_password(who, secret)
+    finally:
+        await account.aclose()
+    name = f" ({result.full_name})" if result.full_name else ""
+    print(f"Signed in to {account.config.primary_url} as {result.user}{name}.")
+    return 0
+
+
+async def _login_browser(args: argparse.Namespace) -> int:
+    if args.api_key or args.username or args.password_stdin:
+        print("error: --browser signs in on a web page: leave out --username, --password-stdin "
+              "and --api-key", file=sys.stderr)
+        return 2
+    account = await _open_account(_server_url(args), args.profile)
+
+    def show(request: Any) -> None:
+        url = request.login_url
+        print(f"To sign in, open this page in your browser:\n\n    {url}\n", flush=True)
+        if not args.no_open:
+            import threading
+            import webbrowser
+
+            # A daemon thread: a browser that keeps the call waiting never holds up the exit.
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        print("Waiting for the sign-in to be completed (up to 5 minutes; Ctrl-C cancels)…",
+              flush=True)
+
+    try:
+        result = await account.sign_in_browser(show)
     finally:
         await account.aclose()
     name = f" ({result.full_name})" if result.full_name else ""
@@ -388,11 +455,14 @@ async def _status(args: argparse.Namespace) -> int:
 
     urls = [args.server] if args.server else list(SessionStore().entries())
     reports: list[dict[str, Any]] = []
+    from oropendola_ls.account import with_details
+
     for url in urls:
         account = await _open_account(url)
         try:
             await account.verify()
-            reports.append(account.status())
+            details = await account.details()
+            reports.append(with_details(account.status(), details))
         finally:
             await account.aclose()
     if args.json:
@@ -405,6 +475,11 @@ async def _status(args: argparse.Namespace) -> int:
             checked = "valid" if report["session"] == "verified" else "not checked"
             extra = f" ({report['lastError']})" if report.get("lastError") else ""
             print(f"{where}: signed in as {report.get('user', '?')}, session {checked}{extra}")
+            plan = report.get("subscription")
+            if isinstance(plan, dict) and plan.get("error"):
+                print(f"    plan: unknown ({plan['error']})")
+            elif isinstance(plan, dict):
+                print(f"    plan: {plan.get('plan') or 'none'} ({plan.get('status') or '?'})")
         else:
             print(f"{where}: not signed in ({report.get('lastError') or 'no session'})")
     return 0 if all(r["signedIn"] for r in reports) and reports else 1

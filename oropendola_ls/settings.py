@@ -97,9 +97,10 @@ def _url_list(value: Any) -> tuple[str, ...]:
 
 
 def _profile(value: Any) -> str:
-    if value not in PROFILE_NAMES:
+    """``auto`` (found out after sign-in), or one of the endpoint profiles."""
+    if value != "auto" and value not in PROFILE_NAMES:
         raise SettingValueError(
-            f"unknown profile {value!r}; use one of: {', '.join(PROFILE_NAMES)}"
+            f"unknown profile {value!r}; use one of: auto, {', '.join(PROFILE_NAMES)}"
         )
     return str(value)
 
@@ -149,7 +150,7 @@ class Settings:
     index_exclude: tuple[str, ...] = _setting((), _string_list, "indexExclude")
     index_max_file_size: int = _setting(1 << 20, _byte_size, "indexMaxFileSize")
     analyze_on_save: bool = _setting(False, _bool, "analyzeOnSave")
-    profile: str = _setting("oropendola", _profile, "profile")
+    profile: str = _setting("auto", _profile, "profile")
     endpoints: Mapping[str, Any] = _setting(attrs.Factory(dict), _endpoints, "endpoints")
     realtime_namespace: str = _setting("auto", _namespace, "realtimeNamespace")
     chat_transport: str = _setting("auto", _chat_transport, "chatTransport")

@@ -34,8 +34,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from types import TracebackType
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, Literal
+from urllib.parse import unquote, urljoin, urlsplit
 
 import attrs
 import httpx
@@ -43,8 +43,11 @@ import httpx
 from oropendola_ls import __version__
 from oropendola_ls.backend.endpoints import (
     LOGICAL_NAMES,
+    PROFILES,
     BackendConfig,
     Endpoint,
+    ProfileName,
+    is_loopback_host,
     normalize_base_url,
 )
 from oropendola_ls.backend.envelope import (
@@ -55,6 +58,7 @@ from oropendola_ls.backend.envelope import (
     json_object,
     parse_retry_after,
     set_cookies,
+    text_of,
 )
 from oropendola_ls.backend.errors import (
     BackendError,
@@ -66,6 +70,8 @@ from oropendola_ls.backend.errors import (
     NotSignedInError,
     RateLimitedError,
     SessionExpiredError,
+    SignInAgainError,
+    in_band_error,
 )
 from oropendola_ls.backend.redact import RedactingFilter, redact
 from oropendola_ls.backend.session import Credentials
@@ -79,6 +85,19 @@ MAX_BACKOFF = 30.0
 
 AuthErrorFactory = Callable[[int | None, str], BackendError]
 """Builds the error for a 401/403 (HTTP or in-band) from the status and the backend's text."""
+
+PUBLISHED: ProfileName = "oropendola_ai"
+"""The profile of the published app: the only one with the browser sign-in (protocol.md §5.1)."""
+BROWSER_INITIATE = "auth.initiate_browser"
+BROWSER_CHECK = "auth.check_browser"
+REFRESH_ENDPOINT = "auth.refresh_token"
+REVOKE_ENDPOINT = "auth.logout_token"
+WHOAMI_ENDPOINT = "user.get_info"
+"""The published app has no "who am I" for a token: its profile answer is the check (§2.3)."""
+MIN_POLL_INTERVAL = 0.05
+MAX_POLL_INTERVAL = 30.0
+DEFAULT_POLL_INTERVAL = 2.0
+DEFAULT_SIGN_IN_LIFETIME = 300.0
 
 _rng = random.SystemRandom()
 
@@ -103,6 +122,37 @@ class Upload:
     filename: str
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
     content_type: str = "application/octet-stream"
+
+
+@attrs.frozen
+class BrowserSignIn:
+    """A started browser sign-in (``initiate_auth``): the page to open, and how to wait."""
+
+    request_id: str
+    login_url: str
+    expires_in: float
+    poll_interval: float
+
+
+@attrs.frozen
+class BrowserPoll:
+    """One ``check_auth_status`` answer: still pending, expired, or completed with credentials."""
+
+    state: Literal["pending", "expired", "completed"]
+    credentials: Credentials | None = None
+    message: str = ""
+
+
+def takes_api_key(endpoint: Endpoint) -> bool:
+    """The published app's ``vscode_extension.*`` AI methods read the key from ``api_key``
+    (the access token works there, protocol.md §5.2), never from a header."""
+    return ".api.vscode_extension." in f".{endpoint.method}"
+
+
+def _seconds_value(value: object, default: float, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return default
+    return min(high, max(low, float(value)))
 
 
 class _MethodMissing(Exception):
@@ -182,7 +232,12 @@ class BackendClient:
         )
         self._unsupported: dict[str, str] = {}
         self._failover_lock = asyncio.Lock()
+        self._refresh_lock = asyncio.Lock()
         self._last_primary_check = time.monotonic()
+        self.published_fallback = False
+        """Resolve names the profile lacks (the browser sign-in's) to the published app's."""
+        self.on_credentials_changed: Callable[[Credentials], None] | None = None
+        """Called after a token refresh changed the held credentials (to store them)."""
 
     def __repr__(self) -> str:
         return (
@@ -219,8 +274,7 @@ class BackendClient:
         been sent. Raises a `BackendError` subclass on any failure.
         """
         with self._scrubbing():
-            _, value = await self._call(name, params, idempotent, self.credentials)
-            return value
+            return await self._call_refreshing(name, params, idempotent)
 
     async def stream(self, name: str, params: Mapping[str, Any] | None = None
                      ) -> AsyncIterator[Any]:
@@ -235,12 +289,13 @@ class BackendClient:
         known = self._unsupported.get(name)
         if known is not None:
             raise EndpointUnsupportedError(known, status=417)
-        endpoint = self.config.endpoint(name)
+        endpoint = self.resolve(name)
         if endpoint is None:
             raise EndpointUnsupportedError(
                 f"The {self.config.profile} profile has no method for {name}")
         with self._scrubbing():
             headers = self._auth_headers(endpoint, self.credentials)
+            params = self._with_api_key(endpoint, params, self.credentials)
             base = self.config.active_url
             url = self.config.url_for(endpoint, base)
             request = self._http.build_request(
@@ -347,19 +402,171 @@ class BackendClient:
         if credentials is None or not credentials.has_any:
             raise NotSignedInError()
         with self._scrubbing():
+            if credentials.token_only:
+                return await self._verify_token(credentials)
             return await self._verify(credentials, None)
 
     async def logout(self) -> None:
-        """End the backend session (best effort) and forget the credentials."""
+        """End the backend session or revoke the access token (best effort), and forget the
+        credentials."""
         credentials = self.credentials
+        ends = [REVOKE_ENDPOINT] if credentials is not None and credentials.access_token else []
         if credentials is not None and credentials.sid:
+            ends.append("auth.logout")
+        for name in ends:
             try:
-                await self._call("auth.logout", None, False, credentials)
+                await self._call(name, None, False, credentials)
             except BackendError as exc:
                 _scrub(exc, self._secrets())
                 log.info("Sign-out request failed (%s); the local session is cleared anyway",
                          exc.message)
         self.credentials = None
+
+    # -- browser sign-in and tokens (protocol.md §5.1 item 1) --------------------------------
+
+    def resolve(self, name: str) -> Endpoint | None:
+        """The endpoint for ``name``: the profile's (or override), else, with
+        `published_fallback`, the published app's."""
+        endpoint = self.config.endpoint(name)
+        if endpoint is None and self.published_fallback:
+            endpoint = PROFILES[PUBLISHED].get(name)
+        return endpoint
+
+    async def start_browser_sign_in(self) -> BrowserSignIn:
+        """``initiate_auth``: a new sign-in request and the page where the user completes it."""
+        with self._scrubbing():
+            _, value = await self._call(BROWSER_INITIATE, None, None, None)
+            if not isinstance(value, Mapping):
+                raise BadResponseError("The backend's answer to the browser sign-in has no "
+                                       "sign-in request")
+            request_id, url = value.get("auth_request_id"), value.get("login_url")
+            if not isinstance(request_id, str) or not request_id or not isinstance(url, str):
+                raise BadResponseError("The backend's answer to the browser sign-in has no "
+                                       "auth_request_id or login_url")
+            return BrowserSignIn(
+                request_id=request_id,
+                login_url=self._login_url(url),
+                expires_in=_seconds_value(value.get("expires_in"), DEFAULT_SIGN_IN_LIFETIME,
+                                          1.0, 86400.0),
+                poll_interval=_seconds_value(value.get("poll_interval"), DEFAULT_POLL_INTERVAL,
+                                             MIN_POLL_INTERVAL, MAX_POLL_INTERVAL),
+            )
+
+    async def check_browser_sign_in(self, request_id: str) -> BrowserPoll:
+        """``check_auth_status`` once. Completed gives new credentials (not yet held)."""
+        with self._scrubbing():
+            _, value = await self._call(BROWSER_CHECK, {"auth_request_id": request_id}, True,
+                                        None, check_in_band=False)
+            if not isinstance(value, Mapping):
+                raise BadResponseError("The backend's sign-in status answer is not an object")
+            state = value.get("status")
+            text = text_of(value) or ""
+            if state == "completed" and value.get("success") is not False:
+                access, refresh = value.get("access_token"), value.get("refresh_token")
+                user = value.get("user")
+                email = user.get("email") if isinstance(user, Mapping) else None
+                full_name = user.get("full_name") if isinstance(user, Mapping) else None
+                if not isinstance(access, str) or not access:
+                    raise BadResponseError("The backend completed the browser sign-in without "
+                                           "an access token")
+                credentials = Credentials(
+                    user=email if isinstance(email, str) and email else None,
+                    full_name=full_name if isinstance(full_name, str) and full_name else None,
+                    access_token=access,
+                    refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+                )
+                return BrowserPoll("completed", credentials)
+            if state == "expired":
+                return BrowserPoll("expired", message=text)
+            if state == "pending" and value.get("success") is not False:
+                return BrowserPoll("pending", message=text)
+            raise BackendRequestError(
+                f"The browser sign-in failed: {text or 'the backend gave no reason'}")
+
+    async def refresh_access_token(self, refused: str | None = None) -> bool:
+        """Trade the refresh token for a new access token; True when the held one changed.
+
+        ``refused`` is the access token the backend refused: when another call has already
+        replaced it, nothing is sent. False when there is no refresh token or endpoint, or the
+        backend refuses the refresh token.
+        """
+        credentials = self.credentials
+        if credentials is None or not credentials.refresh_token:
+            return False
+        if self.resolve(REFRESH_ENDPOINT) is None:
+            log.info("The backend has no token refresh endpoint")
+            return False
+        async with self._refresh_lock:
+            if credentials is not self.credentials:
+                return self.credentials is not None
+            if refused is not None and credentials.access_token != refused:
+                return True  # refreshed meanwhile
+            try:
+                _, value = await self._call(
+                    REFRESH_ENDPOINT, {"refresh_token": credentials.refresh_token}, False, None,
+                    check_in_band=False)
+            except (NotSignedInError, EndpointUnsupportedError, BackendRequestError) as exc:
+                _scrub(exc, self._secrets())
+                log.info("The token refresh was refused: %s", exc.message)
+                return False
+            token = value.get("access_token") if isinstance(value, Mapping) else None
+            if (not isinstance(token, str) or not token
+                    or (isinstance(value, Mapping) and value.get("success") is False)):
+                log.info("The token refresh was refused: %s",
+                         text_of(value) or "no access token in the answer")
+                return False
+            credentials.access_token = token
+            rotated = value.get("refresh_token")
+            if isinstance(rotated, str) and rotated:
+                credentials.refresh_token = rotated
+            log.info("The access token was refreshed")
+            if self.on_credentials_changed is not None:
+                self.on_credentials_changed(credentials)
+            return True
+
+    async def probe_seed_names(self) -> tuple[ProfileName | None, str]:
+        """Which profile this backend answers: ``ping``, then the seed's ``verify_session``.
+
+        Returns the profile (None when the probe says nothing) and the reason, for the log. No
+        credential is sent: only whether the method exists matters.
+        """
+        base = self.config.active_url
+        host = _host(base)
+        if not await self.check_health(base):
+            return None, f"{host} did not answer {self.config.health_url(base)} with JSON"
+        seed = PROFILES["oropendola"]["auth.verify_session"]
+        started = time.monotonic()
+        try:
+            response = await self._send(seed, self.config.url_for(seed, base), None, {})
+        except httpx.HTTPError as exc:
+            return None, f"{seed.method} could not be asked ({type(exc).__name__})"
+        self._log_request("profile probe", seed, base, str(response.status_code), started)
+        if response.status_code == 417 and METHOD_MISSING_MARK in response.text:
+            return PUBLISHED, (
+                f"the seed's {seed.method} answered HTTP 417 \"Failed to get method\": {host} "
+                "is the published Oropendola app")
+        if json_object(response) is not None and response.status_code < 500:
+            return "oropendola", (
+                f"the seed's {seed.method} exists on {host} (HTTP {response.status_code})")
+        return None, f"{seed.method} answered HTTP {response.status_code} without a JSON envelope"
+
+    def use_profile(self, profile: ProfileName) -> None:
+        """Switch the endpoint names to ``profile`` (forgetting what was found unsupported)."""
+        if profile != self.config.profile:
+            self.config.profile = profile
+            self._unsupported.clear()
+
+    def _login_url(self, url: str) -> str:
+        """The page to open, made absolute; only https (http on loopback) is ever opened."""
+        absolute = urljoin(self.config.active_url, url.strip())
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise BadResponseError(f"The backend's sign-in page {url!r} is not a web address")
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            raise BadResponseError(
+                f"The backend's sign-in page {absolute} is plain http:// on a remote host: "
+                "refusing to send you there (only https:// is opened)")
+        return absolute
 
     async def check_health(self, base_url: str) -> bool:
         """True when ``GET <base_url>api/method/ping`` answers HTTP 200 with a JSON body."""
@@ -419,6 +626,45 @@ class BackendClient:
             raise auth_error(None, text) if auth_error else NotSignedInError(text)
         return user
 
+    async def _verify_token(self, credentials: Credentials) -> str:
+        """Who an access token belongs to: the published app's profile answer (§2.3, §2.7)."""
+        value = await self._call_refreshing(WHOAMI_ENDPOINT, None, None)
+        profile = value.get("profile") if isinstance(value, Mapping) else None
+        email = profile.get("email") if isinstance(profile, Mapping) else None
+        if not isinstance(profile, Mapping) or not isinstance(email, str) or not email:
+            raise BadResponseError("The backend's profile answer names no user")
+        full_name = profile.get("full_name")
+        if isinstance(full_name, str) and full_name and self.credentials is credentials:
+            credentials.full_name = full_name
+        return email
+
+    async def _call_refreshing(
+        self, name: str, params: Mapping[str, Any] | None, idempotent: bool | None
+    ) -> Any:
+        """`_call` with the held credentials; a refused access token is refreshed once.
+
+        A token still refused after that (or with no refresh possible) is `SignInAgainError`.
+        """
+        credentials = self.credentials
+        used = credentials.access_token if credentials is not None else None
+        try:
+            _, value = await self._call(name, params, idempotent, credentials)
+            return value
+        except NotSignedInError as exc:
+            if not exc.token_refused:
+                raise
+            refused = exc
+        log.info("%s: the backend refused the access token; trying a refresh", name)
+        if not await self.refresh_access_token(used):
+            raise SignInAgainError(refused.detail, status=refused.status) from refused
+        try:
+            _, value = await self._call(name, params, idempotent, self.credentials)
+        except NotSignedInError as exc:
+            if exc.token_refused:
+                raise SignInAgainError(exc.detail, status=exc.status) from exc
+            raise
+        return value
+
     async def _call(
         self,
         name: str,
@@ -427,11 +673,13 @@ class BackendClient:
         credentials: Credentials | None,
         *,
         auth_error: AuthErrorFactory | None = None,
+        check_in_band: bool = True,
     ) -> tuple[httpx.Response, Any]:
+        """One call of ``name``. ``check_in_band=False`` returns in-band failures as values."""
         known = self._unsupported.get(name)
         if known is not None:
             raise EndpointUnsupportedError(known, status=417)
-        endpoint = self.config.endpoint(name)
+        endpoint = self.resolve(name)
         if endpoint is None:
             if name not in LOGICAL_NAMES:
                 raise EndpointUnsupportedError(f"Unknown backend endpoint {name!r}")
@@ -443,7 +691,7 @@ class BackendClient:
         await self._maybe_recheck_primary()
         try:
             return await self._call_endpoint(
-                name, endpoint, params, idempotent, credentials, auth_error
+                name, endpoint, params, idempotent, credentials, auth_error, check_in_band
             )
         except _MethodMissing:
             pass
@@ -461,7 +709,7 @@ class BackendClient:
                  alternative.method)
         try:
             result = await self._call_endpoint(
-                name, alternative, params, idempotent, credentials, auth_error
+                name, alternative, params, idempotent, credentials, auth_error, check_in_band
             )
         except _MethodMissing:
             message = (
@@ -488,17 +736,42 @@ class BackendClient:
         idempotent: bool,
         credentials: Credentials | None,
         auth_error: AuthErrorFactory | None,
+        check_in_band: bool = True,
     ) -> tuple[httpx.Response, Any]:
         headers = self._auth_headers(endpoint, credentials)
-        response, base = await self._exchange(name, endpoint, params, idempotent, headers)
-        value = self._interpret(name, endpoint, base, response, bool(headers), auth_error)
+        sent = self._with_api_key(endpoint, params, credentials)
+        token_sent = "X-Access-Token" in headers or (sent is not params)
+        response, base = await self._exchange(name, endpoint, sent, idempotent, headers)
+        try:
+            value = self._interpret(name, endpoint, base, response, bool(headers) or token_sent,
+                                    auth_error, check_in_band=check_in_band)
+        except NotSignedInError as exc:
+            exc.token_refused = token_sent
+            if not token_sent and credentials is not None and credentials.token_only:
+                raise NotSignedInError(
+                    f"the backend's {endpoint.method} does not take the browser sign-in's access"
+                    " token; it needs a password or API key sign-in", status=exc.status,
+                ) from exc
+            raise
         return response, value
+
+    @staticmethod
+    def _with_api_key(endpoint: Endpoint, params: Mapping[str, Any] | None,
+                      credentials: Credentials | None) -> Mapping[str, Any] | None:
+        """``params`` plus ``api_key`` = the access token, for the methods that read it there
+        (the agent); the same object when nothing is added."""
+        if (endpoint.auth == "none" or credentials is None or not credentials.access_token
+                or not takes_api_key(endpoint) or (params is not None and "api_key" in params)):
+            return params
+        return {**(params or {}), "api_key": credentials.access_token}
 
     @staticmethod
     def _auth_headers(endpoint: Endpoint, credentials: Credentials | None) -> dict[str, str]:
         if endpoint.auth == "none" or credentials is None:
             return {}
         headers: dict[str, str] = {}
+        if endpoint.auth == "access_token" and credentials.access_token:
+            headers["X-Access-Token"] = credentials.access_token
         if credentials.sid:
             headers["Cookie"] = f"sid={credentials.sid}"
         if credentials.api_key and credentials.api_secret:
@@ -679,8 +952,13 @@ class BackendClient:
         response: httpx.Response,
         credentials_sent: bool,
         auth_error: AuthErrorFactory | None,
+        *,
+        check_in_band: bool = True,
     ) -> Any:
-        """Turn a (non-429, non-5xx) response into the method's value, or raise."""
+        """Turn a (non-429, non-5xx) response into the method's value, or raise.
+
+        ``check_in_band=False``: a failure reported inside an HTTP 200 answer is returned as
+        the value (for callers that read ``status`` themselves, e.g. "expired")."""
         status = response.status_code
         host = _host(base)
         if 300 <= status < 400:
@@ -723,20 +1001,14 @@ class BackendClient:
             value = body["message"]
         else:
             value = {k: v for k, v in body.items() if k not in FRAPPE_EXTRA_KEYS} or None
-        failure = in_band_failure(value)
+        failure = in_band_failure(value) if check_in_band else None
         if failure is not None:
             in_status, text = failure
-            if in_status in (401, 403):
-                if auth_error is not None:
-                    raise auth_error(in_status, text)
-                raise NotSignedInError(text, status=in_status)
-            if in_status == 429:
-                raise RateLimitedError(
-                    f"The Oropendola backend at {host} is rate limiting requests ({text}): "
-                    "try again later",
-                    retry_after=None,
-                )
-            raise BackendRequestError(f"{name} failed: {text}", status=in_status or status)
+            if in_status in (401, 403) and auth_error is not None:
+                raise auth_error(in_status, text)
+            budget = value.get("budget_remaining") if isinstance(value, Mapping) else None
+            raise in_band_error(in_status if in_status is not None else status, text,
+                                what=name, where=host, budget=budget)
         return value
 
     # -- failover ----------------------------------------------------------------------------

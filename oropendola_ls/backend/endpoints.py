@@ -89,9 +89,19 @@ PROFILES: Mapping[ProfileName, Mapping[str, Endpoint]] = {
         "workspace.get_memory": Endpoint("ai_assistant.api.vector_retrieve_memories", "POST"),
         "files.upload": Endpoint("oropendola.documents.upload", "POST"),
         "files.analyze": Endpoint("oropendola.documents.analyze", "POST"),
+        "auth.initiate_browser": Endpoint(f"{_AI}.vscode_auth.initiate_auth", "GET", "none"),
+        "auth.check_browser": Endpoint(f"{_AI}.vscode_auth.check_auth_status", "GET", "none"),
+        "auth.refresh_token": Endpoint(f"{_AI}.vscode_auth.refresh_token", "POST", "none"),
+        "auth.logout_token": Endpoint(f"{_AI}.vscode_auth.logout", "POST", "access_token"),
+        "usage.get_stats": Endpoint(f"{_AI}.vscode_extension.get_usage_stats", "GET"),
     },
 }
-"""Logical name → endpoint, per profile. ``chat.stream`` has no published-app equivalent."""
+"""Logical name → endpoint, per profile. ``chat.stream`` has no published-app equivalent; the
+browser sign-in (``auth.initiate_browser``, ``auth.check_browser``, ``auth.refresh_token``,
+``auth.logout_token`` which revokes the tokens, protocol.md §5.1, §2.2) and ``usage.get_stats``
+have no seed equivalent. ``chat.send_message`` and
+``usage.get_stats`` of the published app read the access token from the ``api_key`` argument,
+not from a header."""
 
 LOGICAL_NAMES: frozenset[str] = frozenset(name for p in PROFILES.values() for name in p)
 

@@ -21,10 +21,13 @@ class BackendError(Exception):
 
 class NotSignedInError(BackendError):
     kind = "not_signed_in"
+    token_refused = False
+    """True when the credential the backend refused was an access token (a refresh may help)."""
 
     def __init__(self, detail: str = "", *, status: int | None = None) -> None:
         reason = f" ({detail})" if detail else ""
         super().__init__(f"Not signed in{reason}: {SIGN_IN_HINT}", status=status)
+        self.detail = detail
 
 
 class SessionExpiredError(NotSignedInError):
@@ -36,6 +39,28 @@ class SessionExpiredError(NotSignedInError):
             f"Your Oropendola session has expired: sign in again ({SIGN_IN_HINT})",
             status=status,
         )
+        self.detail = ""
+
+
+class SignInAgainError(SessionExpiredError):
+    """An access token the backend no longer accepts (revoked, expired, refresh refused)."""
+
+    token_refused = True
+
+    def __init__(self, detail: str = "", *, status: int | None = None) -> None:
+        reason = f" ({detail})" if detail else ""
+        BackendError.__init__(
+            self,
+            f"Oropendola no longer accepts your sign-in{reason}: sign in again ({SIGN_IN_HINT})",
+            status=status,
+        )
+        self.detail = detail
+
+
+class SignInExpiredError(BackendError):
+    """A browser sign-in that was not completed in time."""
+
+    kind = "sign_in_expired"
 
 
 class InvalidCredentialsError(BackendError):
@@ -72,3 +97,29 @@ class BackendRequestError(BackendError):
     """The backend understood the call and refused it (in-band error or a 4xx)."""
 
     kind = "request_failed"
+
+
+def in_band_error(
+    status: int | None, text: str, *, what: str, where: str, budget: object = None
+) -> BackendError:
+    """The error for a failure the backend reported inside an HTTP 200 answer.
+
+    ``status`` is the answer's own ``status`` (protocol.md §2.4), ``text`` what the backend said,
+    ``what`` the call ("chat.send_message"), ``where`` the backend's host.
+    """
+    if status in (401, 403):
+        return NotSignedInError(text, status=status)
+    if status == 429:
+        left = f"; budget remaining: {budget}" if budget is not None else ""
+        return RateLimitedError(
+            f"Oropendola refused {what}: {text}{left}. A rate limit, quota or budget of your "
+            "plan is used up for now: try again later, or check your plan with "
+            "`oropendola-ls status`",
+            retry_after=None,
+        )
+    if status == 503:
+        return BackendUnavailableError(
+            f"No models are available right now at {where} ({text}): try again later",
+            status=status,
+        )
+    return BackendRequestError(f"{what} failed: {text}", status=status)

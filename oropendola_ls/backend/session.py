@@ -1,9 +1,9 @@
 """Sign-in state: the credentials the client presents, and the on-disk session store.
 
 The store is one JSON file (``session.json`` in the user's config directory) holding one entry
-per backend, keyed by the normalised base URL. It is the only file a session id or API secret is
-ever written to: it is created with mode 0600 inside a 0700 directory and replaced atomically,
-so it is never readable by other users, not even for an instant.
+per backend, keyed by the normalised base URL. It is the only file a session id, API secret or
+access/refresh token is ever written to: it is created with mode 0600 inside a 0700 directory
+and replaced atomically, so it is never readable by other users, not even for an instant.
 """
 
 from __future__ import annotations
@@ -46,16 +46,29 @@ class Credentials:
     api_key: str | None = None
     api_secret: str | None = attrs.field(default=None, repr=_hidden)
     csrf_token: str | None = attrs.field(default=None, repr=_hidden)
+    access_token: str | None = attrs.field(default=None, repr=_hidden)
+    """The browser sign-in's access token (``X-Access-Token``; ``api_key`` of the agent)."""
+    refresh_token: str | None = attrs.field(default=None, repr=_hidden)
+    """Trades for a new access token when the backend refuses the current one."""
 
     @property
     def has_any(self) -> bool:
-        """True when there is something to authenticate with: a session id or a key pair."""
-        return bool(self.sid) or bool(self.api_key and self.api_secret)
+        """True when there is something to authenticate with: a session id, a key pair or an
+        access token."""
+        return bool(self.sid) or bool(self.api_key and self.api_secret) or bool(
+            self.access_token)
+
+    @property
+    def token_only(self) -> bool:
+        """True when an access token is the only credential held (browser sign-in)."""
+        return bool(self.access_token) and not self.sid and not (
+            self.api_key and self.api_secret)
 
     @property
     def secret_values(self) -> tuple[str, ...]:
         """The secret values held (for `redact` and `RedactingFilter`)."""
-        return tuple(s for s in (self.sid, self.api_secret, self.csrf_token) if s)
+        return tuple(s for s in (self.sid, self.api_secret, self.csrf_token, self.access_token,
+                                 self.refresh_token) if s)
 
     def to_json(self) -> dict[str, str]:
         return {k: v for k, v in attrs.asdict(self).items() if isinstance(v, str) and v}

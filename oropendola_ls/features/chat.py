@@ -25,7 +25,14 @@ from pygls.workspace import TextDocument
 
 from oropendola_ls import paths
 from oropendola_ls.ai_progress import interpret
-from oropendola_ls.backend.errors import BackendError, EndpointUnsupportedError
+from oropendola_ls.backend.envelope import in_band_failure
+from oropendola_ls.backend.errors import (
+    BackendError,
+    EndpointUnsupportedError,
+    NotSignedInError,
+    SignInAgainError,
+    in_band_error,
+)
 from oropendola_ls.chat_context import Context, DocumentView, Finding, Position, build_context
 from oropendola_ls.features.account import backend_errors
 from oropendola_ls.features.params import parse_params
@@ -143,20 +150,31 @@ class ChatStream:
 
 
 def answer_of(reply: Any) -> tuple[str, str | None]:
-    """The answer text and conversation id of a ``chat.send_message`` reply (both profiles)."""
+    """The answer text and conversation id of a ``chat.send_message`` reply (both profiles).
+
+    The published agent's reply (protocol.md §2.4) is ``{status, content, model,
+    selection_reason, ...}``; the model and the reason it was chosen are logged. An in-band
+    failure maps as the client maps it: 401 → sign in again, 429 → the quota or budget message
+    the backend gave, 503 → no models available, other ≥ 400 → the backend's error text.
+    """
     data = reply.get("message", reply) if isinstance(reply, Mapping) and isinstance(
         reply.get("message"), Mapping) else reply
     if not isinstance(data, Mapping):
         if isinstance(data, str):
             return data, None
         raise BackendError("The backend's chat answer has no text")
-    status = data.get("status")
-    if (isinstance(status, int) and status >= 400) or data.get("error"):
-        detail = data.get("message") if isinstance(data.get("message"), str) else None
-        error = data.get("error") or "chat failed"
-        raise BackendError(f"The backend refused the chat: {error}"
-                           + (f" ({detail})" if detail and detail != error else ""), status=status
-                           if isinstance(status, int) else None)
+    failure = in_band_failure(data)
+    if failure is not None:
+        status, text = failure
+        error = in_band_error(status, text, what="the chat", where="the backend",
+                              budget=data.get("budget_remaining"))
+        if isinstance(error, NotSignedInError):
+            raise SignInAgainError(text, status=status)
+        raise error
+    model, reason = data.get("model"), data.get("selection_reason")
+    if isinstance(model, str) and model:
+        log.info("chat answered by model %s%s", model,
+                 f" ({reason})" if isinstance(reason, str) and reason else "")
     for key in ("content", "text", "response"):
         value = data.get(key)
         if isinstance(value, Mapping):
@@ -191,12 +209,14 @@ async def ask(
     """
     account = await ls.get_account()
     task_id = f"lsp-{uuid.uuid4().hex}"
-    text_key = "prompt" if account.config.profile == "oropendola_ai" else "message"
-    body: dict[str, Any] = {text_key: message, "task_id": task_id}
-    if conversation_id:
-        body["conversation_id"] = conversation_id
-    if context:
-        body["context"] = context
+    published = account.config.profile == "oropendola_ai"
+    body: dict[str, Any] = {"prompt" if published else "message": message, "task_id": task_id}
+    if conversation_id or published:  # the agent's body always names it (null: a new one)
+        body["conversation_id"] = conversation_id or None
+    if context or published:
+        body["context"] = context or {}
+    # The agent also takes `api_key`: the backend client adds the access token there when one
+    # is held (a session-only user sends none), so a refreshed token is sent on a retry.
     stream = ChatStream(progress, on_text)
     route = ls.progress_router.open(task_id, stream.deliver, conversation_id)
     unwatch = progress.on_cancel(asyncio.current_task()) if progress is not None else None

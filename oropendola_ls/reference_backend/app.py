@@ -4,7 +4,8 @@ Per request (protocol.md §1): build ``form_dict`` (a JSON body, else query stri
 fields), resume the ``sid`` session, apply ``Authorization``, find the method (417 "Failed to get
 method" if unknown), refuse a Guest on a method that is not ``allow_guest`` (403), run it and
 answer ``{"message": ...}`` or the error envelope. Every answer is JSON, and every path outside
-``/socket.io`` answers errors as JSON too.
+``/socket.io`` answers errors as JSON too, except the browser sign-in's HTML pages
+(vscode_auth.py: ``complete_auth`` and the ``/vscode-login`` pages).
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from oropendola_ls.reference_backend import auth, control, frappe
+from oropendola_ls.reference_backend import auth, control, frappe, vscode_auth
 from oropendola_ls.reference_backend.chat_engines import ChatEngine, OfflineEngine
 from oropendola_ls.reference_backend.context import (
     CallContext,
+    ChatFailure,
     ChatPacing,
     ServerConfig,
     UploadedFile,
@@ -46,6 +48,7 @@ class BackendState:
     realtime: Realtime
     pacing: ChatPacing = field(default_factory=ChatPacing)
     engine: ChatEngine = field(default_factory=OfflineEngine)
+    failure: ChatFailure = field(default_factory=ChatFailure)
 
 
 STATE: web.AppKey[BackendState] = web.AppKey("reference_backend", BackendState)
@@ -125,7 +128,10 @@ async def handle_method(request: web.Request) -> web.StreamResponse:
         realtime=state.realtime,
         pacing=state.pacing,
         engine=state.engine,
+        failure=state.failure,
         client_connected=_connection_check(request),
+        base_url=f"{request.scheme}://{request.host}",
+        http_method=request.method,
     )
     ctx.cookies.secure = request.secure
     if request.method == "OPTIONS":  # a CORS preflight: Frappe answers it empty
@@ -152,6 +158,10 @@ async def handle_method(request: web.Request) -> web.StreamResponse:
         return _respond(ctx, 500, {**ctx.response, "exc_type": type(exc).__name__})
     if isinstance(result, EventStream):  # chat.stream: Server-Sent Events, not an envelope
         return await result.respond(request, ctx)
+    if isinstance(result, vscode_auth.Page):  # complete_auth: a page or a redirect
+        page = result.response()
+        ctx.cookies.flush(page)
+        return page
     return _respond(ctx, ctx.http_status or 200, frappe.success_body(result, ctx.response))
 
 
@@ -190,16 +200,21 @@ class AccessLogger(AbstractAccessLogger):
 def create_app(store: Store, config: ServerConfig, methods: Mapping[str, Method],
                realtime: Realtime, *, pacing: ChatPacing | None = None,
                control_endpoint: control.Control | None = None,
-               engine: ChatEngine | None = None) -> web.Application:
+               engine: ChatEngine | None = None,
+               failure: ChatFailure | None = None) -> web.Application:
     """The backend's routes; ``control_endpoint`` also serves ``/_reference/control/...``.
 
-    ``engine`` answers chat requests (default: the offline engine).
+    ``engine`` answers chat requests (default: the offline engine); ``failure`` makes them
+    fail on demand (control action ``agent/fail``). The browser sign-in pages are served when
+    the published app's names are (profile ``oropendola_ai``).
     """
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[json_errors, realtime.gate])
     app[STATE] = BackendState(store, config, methods, realtime, pacing or ChatPacing(),
-                              engine or OfflineEngine())
+                              engine or OfflineEngine(), failure or ChatFailure())
     app.router.add_route("*", "/api/method/{method:.+}", handle_method)
+    if vscode_auth.COMPLETE_AUTH in methods:
+        vscode_auth.add_pages(app, store)
     if control_endpoint is not None:
         control.enable(app, control_endpoint)
     realtime.attach(app)

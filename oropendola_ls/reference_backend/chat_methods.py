@@ -6,6 +6,11 @@
 request as Server-Sent Events instead. Either way the engine is `CallContext.engine`: the offline
 engine, or a model (chat_engines/); it stops at once when the caller goes away. A successful
 exchange (the prompt and the whole answer) is stored per user and conversation.
+
+The published app's ``agent`` takes the caller from ``api_key`` (an access token of the browser
+sign-in, or the user's API key) and adds its routing metadata to the answer
+(``selection_reason``, ``task_complexity``, ...). Control action ``agent/fail`` makes every chat
+answer the published in-band 429, 500 or 503 instead, until cleared.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from oropendola_ls.reference_backend.chat_engines import (
 )
 from oropendola_ls.reference_backend.context import CallContext, Handler
 from oropendola_ls.reference_backend.event_stream import EventSender, EventStream
+from oropendola_ls.reference_backend.vscode_auth import user_for_ai_key
 
 ECHO_MODEL = OFFLINE_MODEL
 DEFAULT_HISTORY_LIMIT = 50
@@ -40,6 +46,8 @@ ENGINE_HISTORY = 20
 GONE_POLL_INTERVAL = 0.05
 """How often, in seconds, an answer being written checks that its caller is still there."""
 PROGRESS_EVENT = "ai_progress"
+ROUTING_MODES = ("auto", "performance", "efficient", "lite")
+"""The published ``agent``'s ``mode`` values (model routing, not the chat mode)."""
 __all__ = ["ECHO_MODEL", "chat_stream", "get_history", "make_send_message", "text_deltas"]
 
 
@@ -79,11 +87,12 @@ def _chat_call(ctx: CallContext, takes_api_key: bool) -> ChatCall | dict[str, An
     email: str | None = None if ctx.is_guest else ctx.user
     if takes_api_key:
         # The real `agent` requires `api_key` (a VS Code access token or AI API key) and
-        # ignores the Frappe session. Here an `api_key` is checked against the users' API
-        # keys, and the session user is accepted as well, so cookie-only clients can chat.
+        # ignores the Frappe session. Here an `api_key` is checked against the live access
+        # tokens and the users' API keys, and the session user is accepted as well, so
+        # cookie-only clients can chat.
         api_key = text_arg(ctx, "api_key")
         if api_key is not None:
-            email = ctx.store.user_for_api_key(api_key)
+            email = user_for_ai_key(ctx.store, api_key)
             if email is None:
                 return {"status": 401, "error": "Invalid API key"}
         elif email is None:
@@ -225,24 +234,60 @@ def _remember(ctx: CallContext, call: ChatCall, answer: Answer) -> None:
 _GONE = {"status": 499, "error": "The caller went away before the answer was complete"}
 
 
+def task_complexity(prompt: str) -> str:
+    """A rough size class of a prompt, standing in for the app's router's judgement."""
+    words = len(prompt.split())
+    return "simple" if words <= 12 else "moderate" if words <= 80 else "complex"
+
+
+def _routing(ctx: CallContext, call: ChatCall, answer: Answer,
+             started: float) -> dict[str, Any]:
+    """The published ``agent``'s metadata beside the answer (protocol.md §2.4)."""
+    mode = text_arg(ctx, "mode")
+    mode = mode if mode in ROUTING_MODES else "auto"
+    complexity = task_complexity(call.prompt)
+    return {
+        "auto_selected": True,
+        "selection_reason": f"Optimized for {complexity} tasks in {mode} mode",
+        "task_complexity": complexity,
+        "latency_ms": round((time.monotonic() - started) * 1000),
+        "cost": 0.0,
+        "budget_remaining": -1,
+        "full_response": {
+            "id": f"chatcmpl-{call.conversation_id}",
+            "object": "chat.completion",
+            "model": answer.model,
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": answer.content}}],
+        },
+    }
+
+
 def make_send_message(takes_api_key: bool) -> Handler:
     async def send_message(ctx: CallContext) -> object:
+        started = time.monotonic()
         call = _chat_call(ctx, takes_api_key)
         if not isinstance(call, ChatCall):
             return call
+        failure = ctx.failure.answer()
+        if failure is not None:
+            return failure
         outcome = await produce_answer(ctx, call, ProgressSink(ctx, call))
         if outcome is None:
             return dict(_GONE)
         if isinstance(outcome, EngineError):
             return {"status": outcome.status, "error": outcome.message}
         _remember(ctx, call, outcome)
-        return {
+        reply = {
             "status": 200,
             "content": outcome.content,
             "model": outcome.model,
             "conversation_id": call.conversation_id,
             "agent_mode": True,
         }
+        if takes_api_key:
+            reply.update(_routing(ctx, call, outcome, started))
+        return reply
 
     return send_message
 

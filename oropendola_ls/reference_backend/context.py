@@ -29,6 +29,11 @@ MAX_STREAM_INTERVAL = 10.0
 HOLD_TIMEOUT = 60.0
 """The longest a chat answer waits for a hold to be released before it streams anyway."""
 
+DEFAULT_AUTH_POLL_INTERVAL = 2.0
+"""Seconds between polls that ``initiate_auth`` asks for (the app's ``poll_interval``)."""
+DEFAULT_AUTH_REQUEST_LIFETIME = 300.0
+"""Seconds a browser sign-in request lives (the app's five minutes)."""
+
 LOGIN_COOKIES = ("sid", "system_user", "full_name", "user_id", "user_image", "user_lang")
 """The cookies Frappe sets at login and expires at logout or on a dead session."""
 
@@ -45,6 +50,24 @@ class ServerConfig:
 
     session_expiry: float
     profiles: tuple[str, ...]
+    auth_poll_interval: float = DEFAULT_AUTH_POLL_INTERVAL
+    auth_request_lifetime: float = DEFAULT_AUTH_REQUEST_LIFETIME
+
+
+def check_auth_timing(poll_interval: object, lifetime: object) -> tuple[float, float]:
+    """The browser sign-in's poll interval and request lifetime, in seconds, checked.
+
+    `ValueError` unless 0 < poll interval ≤ 60 and 0 < lifetime ≤ 86400.
+    """
+    checked = []
+    for name, value, high in (("the auth poll interval", poll_interval, 60.0),
+                              ("the auth request lifetime", lifetime, 86400.0)):
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not math.isfinite(value) or not 0 < value <= high):
+            raise ValueError(f"{name} must be a number of seconds above 0 and at most "
+                             f"{high:g}, not {value!r}")
+        checked.append(float(value))
+    return checked[0], checked[1]
 
 
 def check_stream_interval(interval: object) -> float:
@@ -90,6 +113,39 @@ class ChatPacing:
                     await self._released.wait()
         finally:
             self.waiting -= 1
+
+
+CHAT_FAILURES: Mapping[int, Mapping[str, Any]] = {
+    429: {"status": 429, "error": "Quota exceeded",
+          "message": "Daily quota exhausted. Quota will reset tomorrow.", "budget_remaining": 0},
+    500: {"status": 500, "error": "Agent mode error",
+          "message": "The reference backend was told to fail (control action agent/fail)"},
+    503: {"status": 503, "error": "No available models",
+          "message": "No model is available for your plan right now. Try again later."},
+}
+"""The published app's in-band chat errors that control action ``agent/fail`` can set."""
+
+
+class ChatFailure:
+    """The in-band error every chat answer gives instead of an answer, until cleared."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+
+    def set(self, status: int | None) -> int | None:
+        """Fail with ``status`` (a key of `CHAT_FAILURES`), or stop failing with None.
+
+        `ValueError` for anything else (the value may come straight from a JSON body).
+        """
+        if status is not None and (isinstance(status, bool) or status not in CHAT_FAILURES):
+            known = ", ".join(map(str, CHAT_FAILURES))
+            raise ValueError(f"status must be one of {known} or null, not {status!r}")
+        self.status = status
+        return self.status
+
+    def answer(self) -> dict[str, Any] | None:
+        """The error to answer now, or None to answer normally."""
+        return None if self.status is None else dict(CHAT_FAILURES[self.status])
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +225,11 @@ class CallContext:
     pacing: ChatPacing = field(default_factory=ChatPacing)
     engine: ChatEngine = field(default_factory=OfflineEngine)
     """What answers chat requests (chat_engines/): the offline engine unless a model is set."""
+    failure: ChatFailure = field(default_factory=ChatFailure)
+    """Set by control action ``agent/fail``: chat answers the published in-band error."""
+    base_url: str = ""
+    """``scheme://host[:port]`` the request came in on (Frappe's ``get_url()``)."""
+    http_method: str = "POST"
     client_connected: Callable[[], bool] = lambda: True
     """False once the caller has gone away (the answer is then no longer streamed)."""
 

@@ -16,7 +16,12 @@ emit               ``{"user", "event", "data", "count"?,      ``{"sent": n, "sec
                    "rate"?}``
 chat/pace          ``{"interval": seconds}``                  ``{"interval": seconds}``
 chat/hold          ``{"hold": bool}``                         ``{"hold": bool, "waiting": n}``
+agent/fail         ``{"status": 429|500|503|null}``           ``{"status": 429|500|503|null}``
 =================  =========================================  ====================================
+
+``agent/fail`` makes every chat answer (``agent`` and the seed's ``send_message``) the published
+app's in-band error of that status (``{"status": 429, "error": "Quota exceeded", ...}``,
+``{"status": 503, "error": "No available models", ...}``) until ``{"status": null}`` clears it.
 
 `Control` holds the operations, so in-process users (`RunningBackend`) run the same code.
 """
@@ -34,7 +39,11 @@ from typing import Any
 
 from aiohttp import web
 
-from oropendola_ls.reference_backend.context import ChatPacing, check_stream_interval
+from oropendola_ls.reference_backend.context import (
+    ChatFailure,
+    ChatPacing,
+    check_stream_interval,
+)
 from oropendola_ls.reference_backend.realtime import DropHow, Realtime
 
 CONTROL_PATH = "/_reference/control/"
@@ -53,9 +62,11 @@ class ControlError(ValueError):
 class Control:
     """What the control endpoint can do to a running backend."""
 
-    def __init__(self, realtime: Realtime, pacing: ChatPacing) -> None:
+    def __init__(self, realtime: Realtime, pacing: ChatPacing,
+                 failure: ChatFailure | None = None) -> None:
         self._realtime = realtime
         self._pacing = pacing
+        self._failure = failure or ChatFailure()
 
     async def drop_realtime(self, how: DropHow = "server") -> dict[str, Any]:
         """Disconnect every Socket.IO client: ``server`` says goodbye, ``transport`` cuts."""
@@ -119,6 +130,13 @@ class Control:
         waiting = self._pacing.hold(hold)
         return {"hold": hold, "waiting": waiting}
 
+    async def fail_agent(self, status: int | None) -> dict[str, Any]:
+        """Answer chat with the published in-band error ``status`` (None: answer normally)."""
+        try:
+            return {"status": self._failure.set(status)}
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+
 
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
@@ -161,6 +179,7 @@ ACTIONS: Mapping[str, _Action] = {
                     optional=frozenset({"count", "rate"})),
     "chat/pace": _Action(Control.pace_chat, required=frozenset({"interval"})),
     "chat/hold": _Action(Control.hold_chat, required=frozenset({"hold"})),
+    "agent/fail": _Action(Control.fail_agent, required=frozenset({"status"})),
 }
 
 CONTROL: web.AppKey[Control] = web.AppKey("reference_control", Control)

@@ -5,10 +5,13 @@ Handlers are written once per logical endpoint (``chat.send_message``, ``user.ge
 `oropendola_ls.backend.endpoints.PROFILES` gives it, so the seed names and the published app's
 names reach the same code. Where the published app differs in how it authenticates (the
 ``X-Access-Token`` methods answer a Guest with an in-band 401, ``agent`` takes an ``api_key``),
-the handler is built for that profile's flavour.
+the handler is built for that profile's flavour. The published app's browser sign-in
+(``auth.initiate_browser``, ``auth.check_browser``, ``auth.refresh_token``) and its
+``usage.get_stats`` exist in that profile only; ``vscode_auth.logout`` and ``complete_auth``
+(the sign-in page's form target) are served beside it, outside the endpoint map.
 
-The handlers themselves live with their subject: `chat_methods`, `workspace_methods`; account,
-user and subscription handlers are here.
+The handlers themselves live with their subject: `chat_methods`, `workspace_methods`,
+`vscode_auth`; account, user, subscription and usage handlers are here.
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from oropendola_ls.backend.endpoints import HEALTH_METHOD, PROFILES, Endpoint
-from oropendola_ls.reference_backend import auth, frappe
-from oropendola_ls.reference_backend.arguments import bool_value, current_user, maybe_json
+from oropendola_ls.reference_backend import auth, frappe, vscode_auth
+from oropendola_ls.reference_backend.arguments import (
+    bool_value,
+    current_user,
+    maybe_json,
+    text_arg,
+)
 from oropendola_ls.reference_backend.chat_methods import chat_stream, get_history, make_send_message
 from oropendola_ls.reference_backend.context import CallContext, Handler
 from oropendola_ls.reference_backend.store import User
@@ -32,7 +40,8 @@ from oropendola_ls.reference_backend.workspace_methods import (
     workspace_search,
 )
 
-VSCODE_AUTH_LOGOUT = "oropendola_ai.oropendola_ai.api.vscode_auth.logout"
+VSCODE_AUTH_LOGOUT = f"{vscode_auth.VSCODE_AUTH}.logout"
+COMPLETE_AUTH = vscode_auth.COMPLETE_AUTH
 
 TOGGLE_NAMES = (
     "alwaysAllowReadOnly",
@@ -127,12 +136,6 @@ async def logout(ctx: CallContext) -> object:
     return None
 
 
-async def vscode_logout(ctx: CallContext) -> object:
-    # The real method revokes the X-Access-Token's tokens; access tokens arrive in a later
-    # issue, so there is nothing to revoke yet. Like the real one it answers a Guest too.
-    return {"success": True, "message": "Successfully logged out"}
-
-
 async def get_logged_user(ctx: CallContext) -> object:
     return ctx.user
 
@@ -140,9 +143,16 @@ async def get_logged_user(ctx: CallContext) -> object:
 def _token_user(ctx: CallContext, in_band_auth: bool) -> str | None:
     """The caller of an ``X-Access-Token`` method, or None after setting the in-band 401.
 
-    The real methods read only ``X-Access-Token``; until access tokens exist here the session
-    or API-key user is accepted instead.
+    The published methods read only ``X-Access-Token``: a token that is sent must be a live
+    one (a refreshed-away or revoked token is a 401 whatever else the request carries). With
+    no token the session or API-key user is accepted too, so cookie clients keep working.
     """
+    token = vscode_auth.access_token(ctx) if in_band_auth else None
+    if token is not None:
+        email = ctx.store.user_for_access_token(token)
+        if email is None:
+            ctx.http_status = 401
+        return email
     if not ctx.is_guest:
         return ctx.user
     if not in_band_auth:  # unreachable: the method is not allow_guest
@@ -199,6 +209,32 @@ def make_subscription_check(in_band_auth: bool) -> Handler:
 
 async def subscription_get_info(ctx: CallContext) -> object:
     return {"success": True, "subscription": my_subscription(current_user(ctx))}
+
+
+async def get_usage_stats(ctx: CallContext) -> object:
+    """``vscode_extension.get_usage_stats(api_key)``: the local plan's quota, in-band errors.
+
+    ``api_key`` is an access token or the user's API key, as for ``agent``; without one the
+    session user is accepted. ``daily_quota_used`` counts today's prompts (the plan has no
+    limit: ``-1``).
+    """
+    api_key = text_arg(ctx, "api_key")
+    if api_key is not None:
+        email = vscode_auth.user_for_ai_key(ctx.store, api_key)
+        if email is None:
+            return {"error": "Invalid API key"}
+    elif not ctx.is_guest:
+        email = ctx.user
+    else:
+        return {"error": "API key is required"}
+    user = current_user(ctx, email)
+    return {
+        "daily_quota_limit": -1,
+        "daily_quota_remaining": -1,
+        "daily_quota_used": ctx.store.usage(user.email).total_requests_today,
+        "status": "Active",
+        "plan": "local",
+    }
 
 
 def load_settings(ctx: CallContext, email: str) -> dict[str, Any]:
@@ -265,6 +301,10 @@ def _session(handler: Handler) -> _Factory:
     return lambda _profile, _endpoint: (handler, False)
 
 
+def _guest(handler: Handler) -> _Factory:
+    return lambda _profile, _endpoint: (handler, True)
+
+
 def _by_token(make: Callable[[bool], Handler]) -> _Factory:
     """X-Access-Token methods: allow_guest with an in-band 401 in the published app."""
 
@@ -297,6 +337,10 @@ _FACTORIES: Mapping[str, _Factory] = {
     "workspace.get_memory": _session(workspace_get_memory),
     "files.upload": _session(files_upload),
     "files.analyze": _session(files_analyze),
+    "auth.initiate_browser": _guest(vscode_auth.initiate_auth),
+    "auth.check_browser": _guest(vscode_auth.check_auth_status),
+    "auth.refresh_token": _guest(vscode_auth.refresh_token),
+    "usage.get_stats": _guest(get_usage_stats),
 }
 
 
@@ -329,8 +373,10 @@ def build_methods(profiles: Sequence[str]) -> dict[str, Method]:
             )
         if profile == "oropendola_ai":
             methods[VSCODE_AUTH_LOGOUT] = Method(
-                VSCODE_AUTH_LOGOUT, vscode_logout, allow_guest=True, logical="auth.logout"
+                VSCODE_AUTH_LOGOUT, vscode_auth.logout, allow_guest=True, logical="auth.logout"
             )
+            methods[COMPLETE_AUTH] = Method(COMPLETE_AUTH, vscode_auth.complete_auth,
+                                            allow_guest=True, logical=None)
     return methods
 
 

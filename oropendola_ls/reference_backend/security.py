@@ -3,7 +3,8 @@
 Passwords are hashed with scrypt and a random salt into a self-describing PHC-style string,
 ``$scrypt$ln=14,r=8,p=1$<salt>$<hash>`` (unpadded base64), so the cost can be raised later
 without breaking stored hashes. API secrets are random and long, so a plain SHA-256 is enough
-for them (``sha256$<hex>``); only the hash is stored.
+for them (``sha256$<hex>``); only the hash is stored. So are the browser sign-in's access and
+refresh tokens (`token_hash`, plain hex so that a token can be looked up by its hash).
 """
 
 from __future__ import annotations
@@ -91,3 +92,21 @@ def new_api_secret() -> str:
 
 def new_conversation_id() -> str:
     return "conv-" + secrets.token_hex(8)
+
+
+def new_auth_request_id() -> str:
+    """A browser sign-in request id: 20 hex characters (Frappe's ``generate_hash(length=20)``)."""
+    return secrets.token_hex(10)
+
+
+def new_access_token() -> str:
+    """An access or refresh token of the browser sign-in: 64 hex characters, as the app's."""
+    return secrets.token_hex(32)
+
+
+def token_hash(token: str) -> str:
+    """What is stored of an access or refresh token: its SHA-256, in hex.
+
+    The tokens are 256 random bits, so an unsalted hash is enough, and it can be looked up.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -20,9 +20,13 @@ from oropendola_ls.backend.endpoints import is_loopback_host
 from oropendola_ls.reference_backend.app import AccessLogger, create_app
 from oropendola_ls.reference_backend.chat_engines import LLMConfig, engine_for
 from oropendola_ls.reference_backend.context import (
+    DEFAULT_AUTH_POLL_INTERVAL,
+    DEFAULT_AUTH_REQUEST_LIFETIME,
     DEFAULT_STREAM_INTERVAL,
+    ChatFailure,
     ChatPacing,
     ServerConfig,
+    check_auth_timing,
     check_stream_interval,
 )
 from oropendola_ls.reference_backend.control import Control
@@ -44,7 +48,7 @@ def _url_host(host: str) -> str:
 class RunningBackend:
     """A backend serving on ``url`` until `close`; also an async context manager.
 
-    The control operations (`drop_realtime` ... `hold_chat`) are those of the HTTP control
+    The control operations (`drop_realtime` ... `fail_agent`) are those of the HTTP control
     endpoint, available in-process whether or not that endpoint is served; each returns the
     endpoint's JSON answer and raises `ValueError` where it answers 400.
     """
@@ -92,6 +96,10 @@ class RunningBackend:
     async def hold_chat(self, hold: bool) -> dict[str, Any]:
         return await self._control.hold_chat(hold)
 
+    async def fail_agent(self, status: int | None) -> dict[str, Any]:
+        """The control ``agent/fail``: chat answers the in-band error ``status`` until None."""
+        return await self._control.fail_agent(status)
+
     async def close(self) -> None:
         """Disconnect sockets, stop serving and close the database. Safe to call twice."""
         if self._closed:
@@ -117,7 +125,9 @@ class RunningBackend:
 
 
 def _check_options(profiles: Sequence[str], session_expiry: float,
-                   stream_interval: float = DEFAULT_STREAM_INTERVAL) -> ServerConfig:
+                   stream_interval: float = DEFAULT_STREAM_INTERVAL,
+                   auth_poll_interval: float = DEFAULT_AUTH_POLL_INTERVAL,
+                   auth_request_lifetime: float = DEFAULT_AUTH_REQUEST_LIFETIME) -> ServerConfig:
     if isinstance(profiles, str):
         raise ValueError("profiles must be a sequence of profile names, not a string")
     if not profiles:
@@ -127,7 +137,9 @@ def _check_options(profiles: Sequence[str], session_expiry: float,
         raise ValueError(f"session_expiry must be a positive number of seconds, "
                          f"not {session_expiry!r}")
     check_stream_interval(stream_interval)
-    return ServerConfig(session_expiry=float(session_expiry), profiles=tuple(profiles))
+    poll_interval, lifetime = check_auth_timing(auth_poll_interval, auth_request_lifetime)
+    return ServerConfig(session_expiry=float(session_expiry), profiles=tuple(profiles),
+                        auth_poll_interval=poll_interval, auth_request_lifetime=lifetime)
 
 
 async def _bind(host: str, port: int) -> socket.socket:
@@ -154,15 +166,21 @@ async def _bind(host: str, port: int) -> socket.socket:
 
 async def _start(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
                  session_expiry: float, access_log: bool, control: bool,
-                 stream_interval: float, llm: LLMConfig | None = None) -> RunningBackend:
-    config = _check_options(profiles, session_expiry, stream_interval)
+                 stream_interval: float, llm: LLMConfig | None = None,
+                 auth_poll_interval: float = DEFAULT_AUTH_POLL_INTERVAL,
+                 auth_request_lifetime: float = DEFAULT_AUTH_REQUEST_LIFETIME,
+                 ) -> RunningBackend:
+    config = _check_options(profiles, session_expiry, stream_interval, auth_poll_interval,
+                            auth_request_lifetime)
     methods = build_methods(config.profiles)
     store = Store(Path(data_dir))
     realtime = Realtime(store, session_expiry=config.session_expiry)
     pacing = ChatPacing(stream_interval)
-    controller = Control(realtime, pacing)
+    failure = ChatFailure()
+    controller = Control(realtime, pacing, failure)
     app = create_app(store, config, methods, realtime, pacing=pacing,
-                     control_endpoint=controller if control else None, engine=engine_for(llm))
+                     control_endpoint=controller if control else None, engine=engine_for(llm),
+                     failure=failure)
     if access_log:
         runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
                                access_log_class=AccessLogger,
@@ -198,6 +216,8 @@ async def start_backend(
     control: bool = False,
     stream_interval: float = DEFAULT_STREAM_INTERVAL,
     llm: LLMConfig | None = None,
+    auth_poll_interval: float = DEFAULT_AUTH_POLL_INTERVAL,
+    auth_request_lifetime: float = DEFAULT_AUTH_REQUEST_LIFETIME,
 ) -> RunningBackend:
     """Serve the reference backend from ``data_dir`` on ``host:port`` (0 picks a free port).
 
@@ -205,20 +225,28 @@ async def start_backend(
     ``session_expiry`` is how long, in seconds, a session lives after its last use;
     ``control`` serves the control endpoint (control.py) to loopback clients;
     ``stream_interval`` is the pause, in seconds, between a chat answer's text deltas;
-    ``llm`` is the model that answers chat requests (default: the offline engine).
+    ``llm`` is the model that answers chat requests (default: the offline engine);
+    ``auth_poll_interval`` is the ``poll_interval`` the browser sign-in's ``initiate_auth``
+    asks for and ``auth_request_lifetime`` how long its requests live (seconds; the app's 2
+    and 300).
     """
     return await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
                         session_expiry=session_expiry, access_log=False, control=control,
-                        stream_interval=stream_interval, llm=llm)
+                        stream_interval=stream_interval, llm=llm,
+                        auth_poll_interval=auth_poll_interval,
+                        auth_request_lifetime=auth_request_lifetime)
 
 
 async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
                  session_expiry: float, control: bool, stream_interval: float,
-                 llm: LLMConfig | None) -> int:
+                 llm: LLMConfig | None, auth_poll_interval: float,
+                 auth_request_lifetime: float) -> int:
     try:
         backend = await _start(data_dir=data_dir, host=host, port=port, profiles=profiles,
                                session_expiry=session_expiry, access_log=True,
-                               control=control, stream_interval=stream_interval, llm=llm)
+                               control=control, stream_interval=stream_interval, llm=llm,
+                               auth_poll_interval=auth_poll_interval,
+                               auth_request_lifetime=auth_request_lifetime)
     except OSError as exc:
         print(f"Cannot listen on {host}:{port}: {exc}", file=sys.stderr, flush=True)
         return 1
@@ -244,21 +272,26 @@ async def _serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str
 
 def serve(*, data_dir: Path, host: str, port: int, profiles: Sequence[str],
           session_expiry: float, control: bool = False,
-          stream_interval: float = DEFAULT_STREAM_INTERVAL, llm: LLMConfig | None = None) -> int:
+          stream_interval: float = DEFAULT_STREAM_INTERVAL, llm: LLMConfig | None = None,
+          auth_poll_interval: float = DEFAULT_AUTH_POLL_INTERVAL,
+          auth_request_lifetime: float = DEFAULT_AUTH_REQUEST_LIFETIME) -> int:
     """Run the backend until SIGINT or SIGTERM; return the exit status.
 
     Prints exactly ``Listening on http://HOST:PORT`` (the real port) to stdout once the socket
-    accepts connections. Invalid ``profiles``, ``session_expiry`` or ``stream_interval`` raise
-    `ValueError` first. ``control``, ``stream_interval`` and ``llm`` are as for
-    `start_backend`.
+    accepts connections. Invalid ``profiles``, ``session_expiry``, ``stream_interval``,
+    ``auth_poll_interval`` or ``auth_request_lifetime`` raise `ValueError` first. The other
+    options are as for `start_backend`.
     """
-    build_methods(_check_options(profiles, session_expiry, stream_interval).profiles)
+    build_methods(_check_options(profiles, session_expiry, stream_interval, auth_poll_interval,
+                                 auth_request_lifetime).profiles)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(_serve(data_dir=data_dir, host=host, port=port, profiles=profiles,
                                   session_expiry=session_expiry, control=control,
-                                  stream_interval=stream_interval, llm=llm))
+                                  stream_interval=stream_interval, llm=llm,
+                                  auth_poll_interval=auth_poll_interval,
+                                  auth_request_lifetime=auth_request_lifetime))
     except KeyboardInterrupt:  # platforms without loop signal handlers
         return 0

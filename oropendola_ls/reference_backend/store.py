@@ -1,10 +1,12 @@
-"""SQLite persistence for the reference backend: users, sessions, settings and chat history.
+"""SQLite persistence for the reference backend: users, sessions, browser sign-in requests and
+their tokens, settings and chat history.
 
 Everything lives in ``<data_dir>/backend.sqlite3``, except the workspace code index, which has
 a database of its own in the same directory (`Store.search_index`, see `search_index`).
 Nothing is cached in memory: another process (a CLI command adding a user or ending sessions)
 may change the database while the server runs, so every call reads the current rows. Emails
-are stored lower-cased.
+are stored lower-cased. Access and refresh tokens are stored only as their SHA-256: a token is
+made, stored hashed and handed out in the same transaction (`Store.poll_auth_request`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from oropendola_ls.reference_backend import security
 from oropendola_ls.reference_backend.database import Database
@@ -26,6 +28,9 @@ from oropendola_ls.reference_backend.search_index import SearchIndex
 DB_FILENAME = "backend.sqlite3"
 SCHEMA_VERSION = 1
 _REFRESH_EVERY = 600.0  # seconds; Frappe writes a session's last use at most this often
+AUTH_REQUEST_RETENTION = 86400.0
+"""Seconds an expired sign-in request is kept (answering "expired") before it is deleted;
+requests whose tokens were handed out stay, since the tokens live on."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -59,6 +64,17 @@ CREATE TABLE IF NOT EXISTS chat_history (
     timestamp TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chat_history_user ON chat_history(user, conversation_id, id);
+CREATE TABLE IF NOT EXISTS vscode_auth_requests (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    user TEXT REFERENCES users(email) ON DELETE CASCADE,
+    access_token_hash TEXT UNIQUE,
+    refresh_token_hash TEXT UNIQUE,
+    created REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    completed REAL,
+    delivered INTEGER NOT NULL DEFAULT 0
+);
 """
 
 # Permissive on purpose: offline users need addresses like ``me@localhost``.
@@ -116,6 +132,36 @@ class Session:
     created: float
     last_seen: float
     expires_at: float
+
+
+AuthRequestStatus = Literal["Pending", "Completed", "Expired", "Revoked"]
+"""The states of the app's ``VS Code Auth Request``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """A browser sign-in request (the app's ``VS Code Auth Request``), without its tokens."""
+
+    id: str
+    status: AuthRequestStatus
+    user: str | None
+    created: float
+    expires_at: float
+    delivered: bool
+    """Whether its tokens were handed out (they are, once, by `Store.poll_auth_request`)."""
+
+    def is_expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class AuthPoll:
+    """What polling a sign-in request found; the tokens only on the one poll that made them."""
+
+    state: Literal["invalid", "pending", "expired", "completed", "used", "revoked"]
+    user: str | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,6 +465,146 @@ class Store:
                 (email.strip().lower(), now),
             )
         return [self._session(row) for row in rows]
+
+    # -- browser sign-in (the app's VS Code Auth Request) ----------------------------------------
+
+    @staticmethod
+    def _auth_request(row: sqlite3.Row) -> AuthRequest:
+        return AuthRequest(id=row["id"], status=row["status"], user=row["user"],
+                           created=row["created"], expires_at=row["expires_at"],
+                           delivered=bool(row["delivered"]))
+
+    def create_auth_request(self, lifetime: float) -> AuthRequest:
+        """Start a Pending sign-in request that expires ``lifetime`` seconds from now.
+
+        Requests that expired more than `AUTH_REQUEST_RETENTION` seconds ago go, unless their
+        tokens were handed out.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM vscode_auth_requests WHERE expires_at <= ?"
+                " AND NOT (status = 'Completed' AND delivered = 1)",
+                (now - AUTH_REQUEST_RETENTION,),
+            )
+            while True:
+                request_id = security.new_auth_request_id()
+                if not db.execute("SELECT 1 FROM vscode_auth_requests WHERE id = ?",
+                                  (request_id,)).fetchone():
+                    break
+            db.execute(
+                "INSERT INTO vscode_auth_requests (id, status, created, expires_at)"
+                " VALUES (?, 'Pending', ?, ?)",
+                (request_id, now, now + lifetime),
+            )
+        return AuthRequest(request_id, "Pending", None, now, now + lifetime, False)
+
+    def get_auth_request(self, request_id: str) -> AuthRequest | None:
+        rows = self._query("SELECT * FROM vscode_auth_requests WHERE id = ?", (request_id,))
+        return self._auth_request(rows[0]) if rows else None
+
+    def complete_auth_request(
+        self, request_id: str, email: str
+    ) -> Literal["completed", "invalid", "expired", "used"]:
+        """Mark a Pending, unexpired request Completed by ``email``; say what happened.
+
+        ``used``: it was already Completed, Expired or Revoked.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM vscode_auth_requests WHERE id = ?",
+                             (request_id,)).fetchone()
+            if row is None:
+                return "invalid"
+            if row["expires_at"] <= now:
+                return "expired"
+            if row["status"] != "Pending":
+                return "used"
+            db.execute(
+                "UPDATE vscode_auth_requests SET status = 'Completed', user = ?, completed = ?"
+                " WHERE id = ?",
+                (email.strip().lower(), now, request_id),
+            )
+        return "completed"
+
+    def poll_auth_request(self, request_id: str) -> AuthPoll:
+        """What ``check_auth_status`` answers, in one transaction.
+
+        An expired request is ``expired`` whatever its state (a Pending one becomes Expired).
+        The first poll of a Completed request makes its access and refresh tokens, stores their
+        hashes and returns them; later polls find it ``used``: the raw tokens exist only in
+        that one answer.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT r.*, u.enabled FROM vscode_auth_requests r"
+                " LEFT JOIN users u ON u.email = r.user WHERE r.id = ?",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                return AuthPoll("invalid")
+            if row["expires_at"] <= now:
+                if row["status"] == "Pending":
+                    db.execute("UPDATE vscode_auth_requests SET status = 'Expired' WHERE id = ?",
+                               (request_id,))
+                return AuthPoll("expired", row["user"])
+            if row["status"] == "Pending":
+                return AuthPoll("pending")
+            if row["status"] == "Revoked":
+                return AuthPoll("revoked", row["user"])
+            if row["status"] != "Completed" or row["delivered"] or not row["enabled"]:
+                return AuthPoll("used", row["user"])
+            access, refresh = security.new_access_token(), security.new_access_token()
+            db.execute(
+                "UPDATE vscode_auth_requests SET access_token_hash = ?, refresh_token_hash = ?,"
+                " delivered = 1 WHERE id = ?",
+                (security.token_hash(access), security.token_hash(refresh), request_id),
+            )
+        return AuthPoll("completed", row["user"], access, refresh)
+
+    def user_for_access_token(self, token: str) -> str | None:
+        """The enabled user of a Completed request whose access token this is, or None.
+
+        Like the app, the advertised 30-day lifetime is not enforced: a token lasts until it is
+        refreshed away or revoked.
+        """
+        if not token:
+            return None
+        rows = self._query(
+            "SELECT r.user FROM vscode_auth_requests r JOIN users u ON u.email = r.user"
+            " WHERE r.access_token_hash = ? AND r.status = 'Completed' AND u.enabled = 1",
+            (security.token_hash(token),),
+        )
+        return str(rows[0]["user"]) if rows else None
+
+    def refresh_access_token(self, refresh_token: str) -> tuple[str, str] | None:
+        """``(user, new access token)`` for a live refresh token; the old access token dies."""
+        if not refresh_token:
+            return None
+        access = security.new_access_token()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT r.id, r.user FROM vscode_auth_requests r JOIN users u ON u.email = r.user"
+                " WHERE r.refresh_token_hash = ? AND r.status = 'Completed' AND u.enabled = 1",
+                (security.token_hash(refresh_token),),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE vscode_auth_requests SET access_token_hash = ? WHERE id = ?",
+                       (security.token_hash(access), row["id"]))
+        return str(row["user"]), access
+
+    def revoke_access_token(self, token: str) -> int:
+        """Revoke the request holding this access token (and so its refresh token too)."""
+        if not token:
+            return 0
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE vscode_auth_requests SET status = 'Revoked'"
+                " WHERE access_token_hash = ? AND status != 'Revoked'",
+                (security.token_hash(token),),
+            ).rowcount
 
     # -- settings ------------------------------------------------------------------------------
 

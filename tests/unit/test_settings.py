@@ -19,7 +19,7 @@ def test_defaults_follow_the_design() -> None:
     assert settings.command_execution_timeout == 120
     assert settings.command_require_confirmation is True
     assert (settings.index_on_startup, settings.analyze_on_save) == (False, False)
-    assert settings.profile == "oropendola"
+    assert settings.profile == "auto"
     assert settings.endpoints == {}
     assert settings.realtime_namespace == "auto"
     assert (settings.api_key, settings.api_secret) == (None, None)
