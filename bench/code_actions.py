@@ -18,7 +18,6 @@ Prints the median and 95th percentile of each, in milliseconds.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lsp_wire import frame, read_message  # bench/ is on sys.path when run as a script
 from lsprotocol import types
 from pygls.protocol import default_converter
 from pygls.workspace import Workspace
@@ -80,24 +80,6 @@ def bench_handler(text: str, folder: Path, calls: int) -> list[float]:
         list_actions(server, params)
         times.append((time.perf_counter() - started) * 1000)
     return times
-
-
-def frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message).encode()
-    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-
-
-def read_message(stream: Any) -> dict[str, Any]:
-    length = 0
-    while True:
-        line = stream.readline()
-        if not line:
-            raise RuntimeError("server closed its stdout")
-        if line in (b"\r\n", b"\n"):
-            break
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return json.loads(stream.read(length))  # type: ignore[no-any-return]
 
 
 def answer_to(proc: subprocess.Popen[bytes], msg_id: int) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import json
 import os
 import statistics
 import subprocess
@@ -21,27 +20,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from lsp_wire import frame, read_message  # bench/ is on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
-
-
-def frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message).encode()
-    return f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-
-
-def read_message(stream: Any) -> dict[str, Any]:
-    length = 0
-    while True:
-        line = stream.readline()
-        if not line:
-            raise RuntimeError("server closed its stdout")
-        if line in (b"\r\n", b"\n"):
-            break
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    return json.loads(stream.read(length))  # type: ignore[no-any-return]
 
 
 def rss_kib(pid: int) -> int:
