@@ -14,9 +14,10 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # only annotations: the LSP features read envelopes before any request
+    import httpx
 
 MAX_MESSAGE_LENGTH = 500
 METHOD_MISSING_MARK = "Failed to get method"
