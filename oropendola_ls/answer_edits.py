@@ -171,11 +171,11 @@ def _reindent(code: list[str], selected: list[str], prefix: str) -> list[str]:
         # The selection starts in the middle of a line: its first line's indentation is not
         # known, so the base indentation comes from the other lines, and the first line of the
         # code is used as it is.
-        base = _margin(selected[1:])
-        if len(code) > 1 and base and not _margin(code[1:]):
+        base = common_margin(selected[1:])
+        if len(code) > 1 and base and not common_margin(code[1:]):
             return [code[0], *_indented(code[1:], base)]
         return code
-    base = _margin([prefix + selected[0], *selected[1:]])
+    base = common_margin([prefix + selected[0], *selected[1:]])
     first_indent = _indent_of(code[0])
     rest = [line for line in code[1:] if line.strip()]
     if prefix and not first_indent and rest:
@@ -192,7 +192,7 @@ def _reindent(code: list[str], selected: list[str], prefix: str) -> list[str]:
         if not dedented:
             return code
         return _cut_first(_indented(code, base), prefix)
-    if base and not _margin(code):
+    if base and not common_margin(code):
         code = _indented(code, base)
     return _cut_first(code, prefix)
 
@@ -214,7 +214,8 @@ def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
 
-def _margin(lines: list[str]) -> str:
+def common_margin(lines: list[str]) -> str:
+    """The indentation every non-blank line starts with."""
     indents = [_indent_of(line) for line in lines if line.strip()]
     if not indents:
         return ""

@@ -12,39 +12,29 @@ from pathlib import Path
 APP_NAME = "oropendola-ls"
 
 
-def config_dir() -> Path:
-    override = os.environ.get("OROPENDOLA_CONFIG_DIR")
+def _user_dir(override_variable: str, kind: str) -> Path:
+    """``$override_variable`` if set, else platformdirs' ``user_<kind>_dir`` for the app."""
+    override = os.environ.get(override_variable)
     if override:
         return Path(override)
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, appauthor=False))
+
+
+def config_dir() -> Path:
+    return _user_dir("OROPENDOLA_CONFIG_DIR", "config")
 
 
 def data_dir() -> Path:
-    override = os.environ.get("OROPENDOLA_DATA_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return _user_dir("OROPENDOLA_DATA_DIR", "data")
 
 
 def state_dir() -> Path:
     """Logs and other state worth keeping but not syncing (the command audit log)."""
-    override = os.environ.get("OROPENDOLA_STATE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
+    return _user_dir("OROPENDOLA_STATE_DIR", "state")
 
 
 def cache_dir() -> Path:
     """Files that can be rebuilt at a cost (the workspace index manifests)."""
-    override = os.environ.get("OROPENDOLA_CACHE_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    return _user_dir("OROPENDOLA_CACHE_DIR", "cache")

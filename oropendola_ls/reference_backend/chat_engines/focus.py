@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from oropendola_ls.answer_edits import common_margin
 from oropendola_ls.reference_backend import analysis
 from oropendola_ls.reference_backend.chat_engines.base import ChatContext
 from oropendola_ls.reference_backend.source_text import language_for_path, valid_unicode
@@ -67,17 +68,6 @@ def normalise(text: str) -> str:
     return _LINE_BREAKS.sub("\n", valid_unicode(text)).removeprefix("\ufeff")
 
 
-def _margin(lines: list[str]) -> str:
-    indents = [line[: len(line) - len(line.lstrip(" \t"))] for line in lines if line.strip()]
-    if not indents:
-        return ""
-    margin = indents[0]
-    for indent in indents[1:]:
-        while not indent.startswith(margin):
-            margin = margin[:-1]
-    return margin
-
-
 def _dedent(lines: list[str], margin: str) -> str:
     return "\n".join(line[len(margin):] if line.strip() else "" for line in lines)
 
@@ -130,14 +120,14 @@ def focus_code(context: ChatContext) -> FocusCode | None:
                 if not before.strip():
                     cut = len(before)
                     lines[0] = before + lines[0]
-        margin = _margin(lines)
+        margin = common_margin(lines)
         return FocusCode(_dedent(lines, margin), "selection", path, language, first_line,
                          margin, cut)
     if content is not None and content.strip():
         lines = content.split("\n")
         if lines and not lines[-1]:
             lines.pop()
-        margin = _margin(lines)
+        margin = common_margin(lines)
         return FocusCode(_dedent(lines, margin), "file", path, language, 1, margin, 0)
     return None
 
