@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oropendola_ls import __version__
+from oropendola_ls.settings import SERVER_URL_ENV
 
 if TYPE_CHECKING:
     from oropendola_ls.account import Account
 
 DEFAULT_TCP_PORT = 2087
-SERVER_URL_ENV = "OROPENDOLA_SERVER_URL"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,13 +1,16 @@
 """The settings tree: every user setting, its default, and how a raw value is checked.
 
 Settings arrive as JSON from three places (``initializationOptions``, ``workspace/configuration``
-section ``oropendola``, ``workspace/didChangeConfiguration``). `parse_settings` reads the merged
-JSON field by field: a bad value is reported as a `SettingProblem` naming the setting, and the
-default is kept for that field only. Names follow the VS Code extension's (camelCase on the wire).
+section ``oropendola``, ``workspace/didChangeConfiguration``), over defaults that the environment
+may change (`environment_defaults`: ``OROPENDOLA_SERVER_URL``, as the command line uses it).
+`parse_settings` reads the merged JSON field by field: a bad value is reported as a
+`SettingProblem` naming the setting, and the default is kept for that field only. Names follow
+the VS Code extension's (camelCase on the wire).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,6 +25,7 @@ from oropendola_ls.backend.endpoints import (
 )
 
 SECTION = "oropendola"
+SERVER_URL_ENV = "OROPENDOLA_SERVER_URL"
 
 
 class SettingValueError(ValueError):
@@ -173,6 +177,15 @@ def section_of(raw: Any) -> dict[str, Any]:
     if isinstance(nested, Mapping):
         return dict(nested)
     return {k: v for k, v in raw.items() if k != SECTION}
+
+
+def environment_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Settings taken from the environment, below everything the editor sends.
+
+    ``OROPENDOLA_SERVER_URL`` lets one shell (``oropendola-ls login``, then the editor) pick the
+    backend without touching the editor's configuration."""
+    url = environ.get(SERVER_URL_ENV, "").strip()
+    return {"serverUrl": url} if url else {}
 
 
 def parse_settings(*sources: Any) -> tuple[Settings, list[SettingProblem]]:

@@ -15,7 +15,7 @@ from oropendola_ls.server import OropendolaServer, ServerNotReadyError
 
 if TYPE_CHECKING:
     from oropendola_ls.account import Account
-from oropendola_ls.settings import SECTION, parse_settings
+from oropendola_ls.settings import SECTION, environment_defaults, parse_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def on_initialize(ls: OropendolaServer, params: types.InitializeParams) -> None:
     # No I/O here: the editor waits for this answer. Settings problems are shown once the
     # client is ready to receive notifications (initialized).
     ls.init_options = params.initialization_options
-    ls.settings, _ = parse_settings(ls.init_options)
+    ls.settings, _ = parse_settings(environment_defaults(), ls.init_options)
     ls.account_future()
 
 
@@ -113,7 +113,7 @@ async def _load_settings(ls: OropendolaServer, pushed: Any) -> None:
             ))
         except Exception as exc:  # a client that fails the request keeps the pushed settings
             log.warning("workspace/configuration failed: %s", exc)
-    ls.settings, problems = parse_settings(ls.init_options, current)
+    ls.settings, problems = parse_settings(environment_defaults(), ls.init_options, current)
     ls.report_settings_problems(problems)
 
 
