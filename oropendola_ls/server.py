@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 
 from oropendola_ls import __version__
 from oropendola_ls.ai_progress import ProgressRouter
+from oropendola_ls.client_support import ClientSupport
 from oropendola_ls.protocol import OropendolaProtocol
 from oropendola_ls.settings import SettingProblem, Settings
 
@@ -52,6 +53,11 @@ class OropendolaServer(LanguageServer):
         self.redactor = redactor
         self.settings = Settings()
         self.init_options: Any = None
+        self.settings_loaded = asyncio.Event()
+        """Set once the client's configuration has been read after ``initialized``: what depends
+        on a setting from ``workspace/configuration`` (analyzeOnSave) waits for it."""
+        self.client_support = ClientSupport()
+        """What the editor declared in ``initialize``, and so the paths features take."""
         self.account: Account | None = None
         self._account_ready: asyncio.Future[Account] | None = None
         self._shown_problems: set[str] = set()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -21,12 +23,16 @@ from typing import Any, Union
 import attrs
 import httpx
 import pytest
+import pytest_lsp
 from lsprotocol import types
 from pygls.protocol import default_converter
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 from pytest_lsp.client import register_lsp_features
 
-PRESETS = ("visual-studio-code", "neovim")
+PRESETS = ("visual-studio-code", "neovim", "emacs", "helix")
+"""Editors whose recorded ``initialize`` capabilities the LSP suites replay."""
+RECORDED_CLIENTS = (Path(__file__).parent / "capabilities",
+                    Path(pytest_lsp.__file__).parent / "clients")
 STARTUP_TIMEOUT = 30.0
 _user_numbers = itertools.count(1)
 
@@ -133,6 +139,29 @@ def free_port() -> int:
 # -- LSP clients ------------------------------------------------------------------------------
 
 
+def recorded_client(preset: str) -> tuple[types.ClientCapabilities, types.ClientInfo | None]:
+    """The newest recorded ``initialize`` of the editor ``preset`` (``visual-studio-code``,
+    ``neovim``, ``emacs``, ``helix``): pytest-lsp's recordings and ours in tests/capabilities."""
+    stem = preset.replace("-", "_")
+    found: list[tuple[tuple[int, ...], Path]] = []
+    for folder in RECORDED_CLIENTS:
+        for path in folder.glob(f"{stem}_v*.json"):
+            version = re.fullmatch(rf"{stem}_v([0-9.]+)\.json", path.name)
+            if version:
+                found.append((tuple(int(n) for n in version[1].split(".")), path))
+    if not found:
+        raise ValueError(f"no recorded capabilities for {preset!r}")
+    data = json.loads(max(found)[1].read_text(encoding="utf-8"))
+    converter = default_converter()  # type: ignore[no-untyped-call]
+    info = data.get("clientInfo")
+    return (converter.structure(data["capabilities"], types.ClientCapabilities),
+            converter.structure(info, types.ClientInfo) if info else None)
+
+
+def client_capabilities(preset: str) -> types.ClientCapabilities:
+    return recorded_client(preset)[0]
+
+
 def _client_converter() -> Any:
     conv = default_converter()  # type: ignore[no-untyped-call]
 
@@ -218,9 +247,11 @@ async def lsp_session(
         sys.executable, "-m", "oropendola_ls", *args, env=env or server_env(config_dir)
     )
     try:
+        capabilities, client_info = recorded_client(preset)
         client.init_result = await client.initialize_session(  # type: ignore[attr-defined]
             types.InitializeParams(
-                capabilities=client_capabilities(preset),
+                capabilities=capabilities,
+                client_info=client_info,
                 process_id=os.getpid(),
                 root_uri=(workspace or config_dir.parent).as_uri(),
                 workspace_folders=[types.WorkspaceFolder(uri=f.as_uri(), name=f.name)

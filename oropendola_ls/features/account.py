@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import attrs
 from lsprotocol import types
-from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from oropendola_ls.account import with_details
@@ -155,7 +154,7 @@ async def _browser_sign_in(ls: OropendolaServer, token: int | str | None) -> dic
         url = request.login_url
         progress.report(f"Open {url} in your browser to sign in")
         ls.tell(f"Oropendola: to sign in, open {url} in your browser. Waiting for you there…")
-        if get_capability(ls.client_capabilities, "window.show_document.support", False):
+        if ls.client_support.show_document:
             ls.run_task(_open_externally(ls, url), "show-sign-in-page")
 
     outcome = "Cancelled"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -48,6 +49,8 @@ ANALYZE_FILE = "oropendola/analyzeFile"
 ON_SAVE = "analyzeOnSave"
 SAVE_DELAY = 0.3
 """Seconds after the last save of a file before it is analysed."""
+SETTINGS_WAIT = 10.0
+"""How long a save made before the settings arrived waits for them."""
 SOURCE = "oropendola"
 SEVERITIES = {
     "error": types.DiagnosticSeverity.Error,
@@ -263,12 +266,24 @@ class AnalysisFeature:
     # -- on save -------------------------------------------------------------------------------
 
     def on_save(self, uri: str) -> None:
+        if not self.server.settings_loaded.is_set():
+            # Saved before the editor answered workspace/configuration (Neovim sends settings
+            # only that way): decide once the settings are known.
+            self.server.run_task(self._on_save_after_settings(uri), "save-before-settings")
+            return
         if not self.server.settings.analyze_on_save or urlsplit(uri).scheme != "file":
             return
         self.cancel(uri)
         task = self.server.run_task(self._analyze_saved(uri), f"analyze-on-save {uri}")
         self.pending[uri] = task
         task.add_done_callback(lambda done: self._forget(uri, done))
+
+    async def _on_save_after_settings(self, uri: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTINGS_WAIT):
+                await self.server.settings_loaded.wait()
+        if self.server.settings_loaded.is_set():
+            self.on_save(uri)
 
     def cancel(self, uri: str) -> None:
         task = self.pending.pop(uri, None)

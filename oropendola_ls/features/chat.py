@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
-from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.protocol import default_converter
 from pygls.workspace import TextDocument
@@ -411,7 +410,7 @@ async def preview_context(ls: OropendolaServer, *args: Any) -> dict[str, Any]:
     target.write_text(text + "\n", encoding="utf-8")
     target.chmod(0o400)  # read-only: what is shown is what would be sent
     shown = False
-    if get_capability(ls.client_capabilities, "window.show_document.support", False):
+    if ls.client_support.show_document:
         result = await ls.window_show_document_async(types.ShowDocumentParams(
             uri=target.as_uri(), take_focus=True))
         shown = bool(result and result.success)

@@ -48,7 +48,6 @@ from urllib.parse import unquote, urlparse
 
 import attrs
 from lsprotocol import types
-from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.workspace import TextDocument
 
@@ -323,8 +322,7 @@ class AnswerWriter:
                                                        end=_position(document, lines, end)),
                                      new_text=new_text)
                       for start, end, new_text in edits]
-        if get_capability(self.server.client_capabilities,
-                          "workspace.workspace_edit.document_changes", False):
+        if self.server.client_support.document_changes:
             identifier = types.OptionalVersionedTextDocumentIdentifier(uri=self.uri,
                                                                        version=version)
             return types.WorkspaceEdit(document_changes=[
@@ -435,7 +433,7 @@ class ChatDocumentFeature:
                           "message under a new `## You` heading at the end")
         if uri in self.answering:
             raise _failed("Oropendola is already answering in this document")
-        if not get_capability(self.server.client_capabilities, "workspace.apply_edit", False):
+        if not self.server.client_support.apply_edit:
             raise _failed("This editor does not accept edits from the server "
                           "(workspace.applyEdit): use the oropendola/chat request instead")
         conversation = (parsed.conversation.id if parsed.conversation is not None

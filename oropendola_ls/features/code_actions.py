@@ -45,7 +45,6 @@ from typing import Any, Literal
 
 import attrs
 from lsprotocol import types
-from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.protocol import default_converter
 from pygls.workspace import TextDocument
@@ -58,6 +57,7 @@ from oropendola_ls.answer_edits import (
     suggested_test_path,
 )
 from oropendola_ls.backend.errors import BackendError
+from oropendola_ls.client_support import ClientSupport
 from oropendola_ls.server import OropendolaServer, ServerNotReadyError
 
 from .progress import WorkDone
@@ -137,39 +137,6 @@ class Request:
         return ACTIONS[self.action]
 
 
-@attrs.frozen
-class Capabilities:
-    """What the client declared that decides the shape of the actions and edits."""
-
-    resolve_edit: bool
-    apply_edit: bool
-    document_changes: bool
-    create_files: bool
-    change_annotations: bool
-    show_document: bool
-
-    @classmethod
-    def of(cls, capabilities: types.ClientCapabilities) -> Capabilities:
-        def has(path: str) -> bool:
-            return bool(get_capability(capabilities, path, None))
-
-        properties = get_capability(
-            capabilities, "text_document.code_action.resolve_support.properties", None) or ()
-        operations = get_capability(
-            capabilities, "workspace.workspace_edit.resource_operations", None) or ()
-        document_changes = has("workspace.workspace_edit.document_changes")
-        return cls(
-            resolve_edit="edit" in properties and has("text_document.code_action.data_support"),
-            apply_edit=has("workspace.apply_edit"),
-            document_changes=document_changes,
-            # A client that declares "create" handles `documentChanges` (resource operations
-            # only exist there), whether or not it declares them: Neovim does not.
-            create_files=types.ResourceOperationKind.Create in operations,
-            change_annotations=has("workspace.workspace_edit.change_annotation_support"),
-            show_document=has("window.show_document.support"),
-        )
-
-
 def kind_matches(kind: str | None, only: Sequence[str] | None) -> bool:
     """Whether an action of ``kind`` belongs in a request for ``only`` (kinds are prefixes)."""
     if only is None:
@@ -195,13 +162,9 @@ def list_actions(ls: OropendolaServer, params: types.CodeActionParams) -> list[t
 class CodeActionsFeature:
     def __init__(self, server: OropendolaServer) -> None:
         self.server = server
-        self._capabilities: tuple[object, Capabilities] | None = None
 
-    def capabilities(self) -> Capabilities:
-        declared = self.server.client_capabilities
-        if self._capabilities is None or self._capabilities[0] is not declared:
-            self._capabilities = (declared, Capabilities.of(declared))
-        return self._capabilities[1]
+    def capabilities(self) -> ClientSupport:
+        return self.server.client_support
 
     # -- listing (no backend call) -----------------------------------------------------------
 

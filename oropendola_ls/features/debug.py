@@ -44,6 +44,8 @@ def debug_info(ls: OropendolaServer, params: Any) -> dict[str, Any]:
         "sockets": descriptors[1] if descriptors else None,
         "realtime": ls.realtime.status() if ls.realtime is not None else None,
         "waitingChats": ls.progress_router.active,
+        "client": ls.client_support.client,
+        "clientPaths": ls.client_support.paths(),
     }
 
 

@@ -9,13 +9,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.capabilities import get_capability
 
+from oropendola_ls.client_support import ClientSupport
 from oropendola_ls.server import OropendolaServer, ServerNotReadyError
+from oropendola_ls.settings import SECTION, environment_defaults, parse_settings
 
 if TYPE_CHECKING:
     from oropendola_ls.account import Account
-from oropendola_ls.settings import SECTION, environment_defaults, parse_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ def on_initialize(ls: OropendolaServer, params: types.InitializeParams) -> None:
     # No I/O here: the editor waits for this answer. Settings problems are shown once the
     # client is ready to receive notifications (initialized).
     ls.init_options = params.initialization_options
+    ls.client_support = ClientSupport.of(params.capabilities, params.client_info)
+    log.info("client %s; %s", ls.client_support.client,
+             "; ".join(f"{feature}: {path}" for feature, path in ls.client_support.paths().items()))
     ls.settings, _ = parse_settings(environment_defaults(), ls.init_options)
     ls.account_future()
 
@@ -42,9 +45,7 @@ async def on_initialized(ls: OropendolaServer, params: types.InitializedParams) 
     if ls.process_id:
         ls.run_task(_watch_parent(ls.process_id), "parent-watchdog")
     await _load_settings(ls, None)
-    if get_capability(
-        ls.client_capabilities, "workspace.did_change_configuration.dynamic_registration", False
-    ):
+    if ls.client_support.configuration_registration:
         await ls.client_register_capability_async(types.RegistrationParams(registrations=[
             types.Registration(
                 id=str(uuid.uuid4()), method=types.WORKSPACE_DID_CHANGE_CONFIGURATION,
@@ -106,7 +107,7 @@ async def on_shutdown(ls: OropendolaServer, params: None) -> None:
 async def _load_settings(ls: OropendolaServer, pushed: Any) -> None:
     """Merge initializationOptions with the client's configuration (pulled when it can)."""
     current = pushed
-    if get_capability(ls.client_capabilities, "workspace.configuration", False):
+    if ls.client_support.configuration:
         try:
             (current,) = await ls.workspace_configuration_async(types.ConfigurationParams(
                 items=[types.ConfigurationItem(section=SECTION)]
@@ -114,6 +115,7 @@ async def _load_settings(ls: OropendolaServer, pushed: Any) -> None:
         except Exception as exc:  # a client that fails the request keeps the pushed settings
             log.warning("workspace/configuration failed: %s", exc)
     ls.settings, problems = parse_settings(environment_defaults(), ls.init_options, current)
+    ls.settings_loaded.set()
     ls.report_settings_problems(problems)
 
 

@@ -30,8 +30,8 @@ _TYPE_WORDS = {str: "a string", int: "a number", float: "a number", bool: "a boo
 
 def parse_params(method: str, raw: Any, cls: type[T]) -> T:
     """Build ``cls`` (an attrs class with simple field types) from JSON params, strictly."""
-    if raw is None:
-        raw = {}
+    if raw is None or raw == []:
+        raw = {}  # Lua clients (Neovim) encode an empty table as []
     if not isinstance(raw, dict):
         raise JsonRpcInvalidParams(f"{method}: params must be an object")
     hints = typing.get_type_hints(cls)

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
-from pygls.capabilities import get_capability
 
 from oropendola_ls.server import OropendolaServer
 
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def can_create_progress(server: OropendolaServer) -> bool:
-    return bool(get_capability(server.client_capabilities, "window.work_done_progress", False))
+    return server.client_support.work_done_progress
 
 
 class WorkDone:

@@ -20,7 +20,6 @@ from urllib.parse import unquote, urlsplit
 
 import attrs
 from lsprotocol import types
-from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcInvalidParams
 
 from oropendola_ls import paths
@@ -255,9 +254,7 @@ class WorkspaceFeature:
             self.server.run_task(self._index_quietly(), "index-added-folders")
 
     async def _register_watcher(self) -> None:
-        capabilities = self.server.client_capabilities
-        if self._watching or not get_capability(
-                capabilities, "workspace.did_change_watched_files.dynamic_registration", False):
+        if self._watching or not self.server.client_support.watched_files_registration:
             return
         self._watching = True
         try:

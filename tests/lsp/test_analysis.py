@@ -21,7 +21,15 @@ from pygls.workspace import PositionCodec
 from pytest_lsp import LanguageClient
 
 from oropendola_ls.features.analysis import Positions, to_diagnostic
-from tests.conftest import BackendProcess, lsp_session, request, to_json, wait_until
+from tests.conftest import (
+    BackendProcess,
+    lsp_session,
+    request,
+    run_cli,
+    server_env,
+    to_json,
+    wait_until,
+)
 
 ANALYZE = "oropendola/analyzeFile"
 ATTACH = "oropendola.attachFile"
@@ -252,6 +260,25 @@ async def test_a_burst_of_saves_costs_one_analysis_of_the_last_version(
     log_file = config_dir.parent / "server.log"
     assert analyses_sent(log_file, "burst.py") == 1
     assert backend_calls(log_file, "files.analyze") == 1
+
+
+async def test_a_save_before_the_configuration_arrives_is_analysed(
+        config_dir: Path, backend: BackendProcess, project: Path) -> None:
+    """Neovim sends settings only through workspace/configuration, and saves whenever the user
+    does: a save made before the server has read them still follows analyzeOnSave."""
+    email, password, _ = backend.add_user()
+    login = run_cli("login", "--server", backend.url, "--username", email, "--password-stdin",
+                    stdin=password + "\n", env=server_env(config_dir))
+    assert login.returncode == 0, login.stderr
+    async with lsp_session("neovim", config_dir, {"serverUrl": backend.url}, workspace=project,
+                           configuration={"serverUrl": backend.url, "analyzeOnSave": True},
+                           ) as client:
+        diagnostics = recording(client)
+        uri = open_document(client, project / "pkg" / "mod.py", FLAWED)
+        save(client, uri)  # right after initialized, in the same burst of messages
+        await wait_until(lambda: bool(diagnostics.published(uri)), WAIT)
+        assert [shape(d) for d in diagnostics[uri]] == expected(
+            FLAWED, FLAWED_FINDINGS, encoding(client))
 
 
 async def test_analyze_on_save_off_publishes_nothing(

@@ -30,10 +30,17 @@ from typing import Any
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
 from oropendola_ls.reference_backend.chat_engines.offline import HEADER
-from tests.conftest import BackendProcess, make_client, request, server_env, wait_until
+from tests.conftest import (
+    BackendProcess,
+    client_capabilities,
+    make_client,
+    request,
+    server_env,
+    wait_until,
+)
 
 Starter = Callable[..., BackendProcess]
 
