@@ -140,14 +140,16 @@ def free_port() -> int:
 
 
 def recorded_client(preset: str) -> tuple[types.ClientCapabilities, types.ClientInfo | None]:
-    """The newest recorded ``initialize`` of the editor ``preset`` (``visual-studio-code``,
-    ``neovim``, ``emacs``, ``helix``): pytest-lsp's recordings and ours in tests/capabilities."""
-    stem = preset.replace("-", "_")
+    """The recorded ``initialize`` of the editor ``preset``: the newest recording of
+    ``visual-studio-code``, ``neovim``, ``emacs`` or ``helix``, or an exact one such as
+    ``emacs@29.1`` (pytest-lsp's recordings, and ours in tests/capabilities)."""
+    name, _, wanted = preset.partition("@")
+    stem = name.replace("-", "_")
     found: list[tuple[tuple[int, ...], Path]] = []
     for folder in RECORDED_CLIENTS:
         for path in folder.glob(f"{stem}_v*.json"):
             version = re.fullmatch(rf"{stem}_v([0-9.]+)\.json", path.name)
-            if version:
+            if version and wanted in ("", version[1]):
                 found.append((tuple(int(n) for n in version[1].split(".")), path))
     if not found:
         raise ValueError(f"no recorded capabilities for {preset!r}")
@@ -235,11 +237,16 @@ async def lsp_session(
     args: tuple[str, ...] = (),
     configuration: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
-    can_ask: bool = True,
+    can_ask: bool | None = None,
     workspace: Path | None = None,
     folders: list[Path] | None = None,
 ) -> AsyncIterator[LanguageClient]:
-    """Start `oropendola-ls`, initialize it with ``settings`` as initializationOptions."""
+    """Start `oropendola-ls`, initialize it with ``settings`` as initializationOptions.
+
+    The client answers ``window/showMessageRequest`` unless ``can_ask`` is false; by default it
+    does what the editor does (Helix replies -32601)."""
+    if can_ask is None:
+        can_ask = not preset.startswith("helix")
     client = make_client(can_ask=can_ask)
     if configuration is not None:
         client.set_configuration(configuration, section="oropendola")

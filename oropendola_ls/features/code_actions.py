@@ -61,6 +61,7 @@ from oropendola_ls.client_support import ClientSupport
 from oropendola_ls.server import OropendolaServer, ServerNotReadyError
 
 from .progress import WorkDone
+from .shell import CONFIRMATION_CODE
 from .workspace import uri_to_path
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ class CodeActionsFeature:
         document = self.server.workspace.text_documents.get(uri)
         if document is None or uri.endswith(CHAT_DOCUMENT_SUFFIX):
             return []  # a chat document has its own actions (features/chat_document.py)
-        diagnostics = list(params.context.diagnostics)
+        # A command waiting for confirmation has its own actions (features/shell.py): there is
+        # nothing to fix in it.
+        diagnostics = [d for d in params.context.diagnostics if d.code != CONFIRMATION_CODE]
         where = params.range
         if where.start == where.end:
             if not diagnostics:

@@ -41,6 +41,8 @@ RUN = "oropendola.runShellCommand"
 CONFIRM = "oropendola.confirmShellCommand"
 DISMISS = "oropendola.dismissShellCommand"
 DIAGNOSTIC_SOURCE = "oropendola"
+CONFIRMATION_CODE = "confirm-command"
+"""The code of the diagnostic that marks a command waiting for confirmation."""
 PROGRESS_INTERVAL = 0.1
 SHELL_LANGUAGES = frozenset({"shellscript", "sh", "bash", "zsh", "markdown", "plaintext"})
 MAX_SELECTION = 4000
@@ -255,7 +257,7 @@ class ShellFeature:
                         + "; ".join(item.verdict.reasons),
                 severity=types.DiagnosticSeverity.Warning,
                 source=DIAGNOSTIC_SOURCE,
-                code="confirm-command",
+                code=CONFIRMATION_CODE,
             )
             for item in self.pending.values() if item.uri == uri
         ]
@@ -301,7 +303,8 @@ class ShellFeature:
         if document.language_id not in SHELL_LANGUAGES and not uri.endswith(".oropendola.md"):
             return None
         text = document.text_in_client_range(where).strip()
-        return text if 0 < len(text) <= MAX_SELECTION else None
+        # Helix's cursor is a one-character selection: no command is that short.
+        return text if 1 < len(text) <= MAX_SELECTION else None
 
 
 class CommandProgress:

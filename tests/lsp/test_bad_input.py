@@ -78,7 +78,7 @@ async def test_configuration_change_is_applied(preset: str, config_dir: Path,
         ("oropendola/settings", {"update": "yes"}, "update"),
         ("oropendola/status", "everything", "params"),
         ("oropendola/signOut", 7, "params"),
-        ("oropendola/userInfo", [], "params"),
+        ("oropendola/userInfo", ["me"], "params"),  # [] alone is Lua's {}: accepted
         ("oropendola/subscription", True, "params"),
     ],
 )

@@ -20,7 +20,14 @@ from pygls.workspace import TextDocument
 from pytest_lsp import LanguageClient
 
 from oropendola_ls.chat_document import ANSWER_HEADER, ChatDocument
-from tests.conftest import BackendProcess, lsp_session, request, wait_until
+from oropendola_ls.client_support import ClientSupport
+from tests.conftest import (
+    BackendProcess,
+    client_capabilities,
+    lsp_session,
+    request,
+    wait_until,
+)
 
 Starter = Callable[..., BackendProcess]
 SEND = "oropendola.sendChatDocument"
@@ -224,13 +231,14 @@ async def test_typing_while_the_answer_streams_is_kept(
             return text.split(ANSWER_HEADER, 1)[1] if ANSWER_HEADER in text else ""
 
         await wait_until(lambda: len(streamed()) > 20, 20)
-        # The user types at the instant an edit is on its way. VS Code declares versioned
-        # edits (documentChanges) and refuses that edit: it is rebuilt and sent again. The
-        # Neovim preset does not declare them, so its edits are plain `changes` (the typing
-        # is on another line: the edit still lands in place).
+        # The user types at the instant an edit is on its way. VS Code, Emacs and Helix declare
+        # versioned edits (documentChanges) and refuse that edit: it is rebuilt and sent again.
+        # Neovim does not declare them, so its edits are plain `changes` (the typing is on
+        # another line: the edit still lands in place).
         editor.type_first.append((uri, 0, 0, "!"))
         await wait_until(lambda: not editor.type_first, 10)
-        assert editor.refused == (1 if preset == "visual-studio-code" else 0)
+        versioned = ClientSupport.of(client_capabilities(preset)).document_changes
+        assert editor.refused == (1 if versioned else 0)
         typed = 0
         while not sent.done() and typed < 40:
             first_line = editor.text(uri).split("\n")[0]

@@ -29,24 +29,30 @@ EXPECTED = {
         "confirmation": "window/showMessageRequest",
         "fileChanges": "saves only",
     },
-    "emacs": {
-        "codeActionEdits": "command oropendola.codeAction, then workspace/applyEdit",
+    "emacs": {  # Emacs 30.1, eglot 1.17.30
+        "codeActionEdits": "edit resolved in codeAction/resolve",
         "edits": "versioned documentChanges",
         "generateTests": "answer shown with the file name to save it as",
-        "openAnswers": "chat document, else window/showMessage",
+        "openAnswers": "window/showDocument",
         "confirmation": "window/showMessageRequest tried; on -32601 a "
                         "\"Confirm: run …\" code action",
+    },
+    "emacs@29.1": {
+        "codeActionEdits": "command oropendola.codeAction, then workspace/applyEdit",
+        "openAnswers": "chat document, else window/showMessage",
     },
     "helix": {
         "codeActionEdits": "edit resolved in codeAction/resolve",
         "edits": "versioned documentChanges",
+        "generateTests": "new file with CreateFile",
+        "openAnswers": "chat document, else window/showMessage",
         "confirmation": "window/showMessageRequest tried; on -32601 a "
                         "\"Confirm: run …\" code action",
     },
 }
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [*PRESETS, "emacs@29.1"])
 def test_each_editor_gets_the_documented_paths(preset: str) -> None:
     capabilities, info = recorded_client(preset)
     support = ClientSupport.of(capabilities, info)
