@@ -2,6 +2,9 @@
 
     python bench/gate.py [--n 20000] [--seed 20260101]
 
+`measure(runs, n)` (what ``python -m bench`` calls) times ``runs`` batches of ``n`` commands,
+the contestants interleaved batch by batch, and returns each one's median µs per batch.
+
 The labelled corpus (tests/safety/corpus/*.tsv) is repeated and shuffled with a fixed seed to
 `--n` commands. Each command is decided by `CommandValidator(GatePolicy()).validate` and, in the
 same run, by `RegexBaseline` below (a substring denylist, a `startswith` allowlist and a few regex
@@ -21,17 +24,16 @@ import gc
 import random
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from common import Figure
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "safety" / "corpus"
 TARGET_MEDIAN_US = 50.0
 ORDER = {"allow": 0, "confirm": 1, "block": 2}
-
-sys.path.insert(0, str(ROOT))
 
 
 def load_corpus() -> list[tuple[str, str]]:
@@ -126,6 +128,72 @@ def score(decide: Callable[[str], str], cases: list[tuple[str, str]]) -> dict[st
     return counts
 
 
+def make_batch(cases: list[tuple[str, str]], n: int, seed: int) -> list[str]:
+    distinct = [command for _, command in cases]
+    batch = (distinct * (n // len(distinct) + 1))[:n]
+    random.Random(seed).shuffle(batch)
+    return batch
+
+
+def profile_note(decide: Callable[[str], str], batch: list[str], top: int = 6) -> str:
+    """Where the uncached gate spends its time: cProfile over one batch, by own time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for command in batch:
+        decide(command)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(entry[2] for entry in stats.stats.values())  # type: ignore[attr-defined]
+    ranked = sorted(((entry[2], key) for key, entry in
+                     stats.stats.items()), reverse=True)[:top]  # type: ignore[attr-defined]
+    parts = [f"{Path(filename).stem}.{name} {100 * own / total:.0f}%"
+             for own, (filename, _, name) in ranked]
+    return (f"cProfile of {len(batch):,} uncached decisions, own time: " + ", ".join(parts)
+            + f" (the top {top} together {100 * sum(o for o, _ in ranked) / total:.0f}%)")
+
+
+def measure(runs: int = 5, n: int = 10_000, seed: int = 20260101,
+            profile: bool = True) -> list[Figure]:
+    """µs per decision: the gate (analysis, verdict cache off), the gate as the server uses it
+    (cached) and the regex baseline; each run a batch of ``n`` commands, shuffled with its own
+    seed, the contestants one after another in an order that alternates by run."""
+    cases = load_corpus()
+    contestants: list[tuple[str, Callable[[str], str]]] = [
+        ("gate", make_gate(cached=False)),
+        ("gate (cached)", make_gate(cached=True)),
+        ("regex-baseline", RegexBaseline().validate),
+    ]
+    counts = score(contestants[0][1], cases)
+    if counts["hard"]:
+        raise RuntimeError(f"the gate allowed {counts['hard']} commands labelled otherwise")
+    medians: dict[str, list[float]] = {name: [] for name, _ in contestants}
+    for decide in (d for _, d in contestants):  # warm-up: first calls, the cached gate's cache
+        time_calls(decide, [command for _, command in cases])
+    for run in range(runs):
+        batch = make_batch(cases, n, seed + run)
+        order = contestants if run % 2 == 0 else contestants[::-1]
+        for name, decide in order:
+            medians[name].append(statistics.median(time_calls(decide, batch)))
+    base = medians["regex-baseline"]
+    note = (f"{len(cases)} distinct corpus commands; {n:,} per run; gate scores "
+            f"{counts['ok']}/{len(cases)} on the labels")
+    if profile:
+        note += "; " + profile_note(contestants[0][1], make_batch(cases, min(n, 3000), seed))
+    return [
+        Figure("gate: regex baseline", "µs/decision", base, digits=1),
+        Figure("gate: tree-sitter gate, cache off", "µs/decision", medians["gate"], digits=1,
+               ratio=[g / b for g, b in zip(medians["gate"], base, strict=True)],
+               baseline="regex", target=("<=", TARGET_MEDIAN_US), note=note),
+        Figure("gate: as the server runs it (verdict cache)", "µs/decision",
+               medians["gate (cached)"], digits=2,
+               ratio=[g / b for g, b in zip(medians["gate (cached)"], base, strict=True)],
+               baseline="regex", note="a repeated corpus: mostly cache hits"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="commands per contestant")
@@ -134,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cases = load_corpus()
     distinct = [command for _, command in cases]
-    batch = (distinct * (args.n // len(distinct) + 1))[: args.n]
-    random.Random(args.seed).shuffle(batch)
+    batch = make_batch(cases, args.n, args.seed)
 
     gate_started = time.perf_counter()
     gate = make_gate(cached=False)

@@ -16,6 +16,9 @@ prints:
 
 Each figure is the median of ``--runs`` runs; the file cache is warm (the tree was just
 written). Targets: cold >= 5,000 files/s, no change <= 0.5 s with 0 files sent.
+
+`measure(runs, files)` (what ``python -m bench`` calls) runs floor, cold and no change one after
+another in each run and returns the figures with their ratios to the floor of the same run.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from common import Figure
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TARGET_COLD_FILES_PER_S = 5000.0
 TARGET_NO_CHANGE_S = 0.5
@@ -299,6 +303,58 @@ async def cold_with_backend(root: Path, work: Path, runs: int) -> tuple[float, i
             return statistics.median(times), sent
     finally:
         await backend.close()
+
+
+async def _measure(root: Path, work: Path, runs: int) -> list[Figure]:
+    floor_s: list[float] = []
+    floor_rate: list[float] = []
+    cold_rate: list[float] = []
+    again_s: list[float] = []
+    again_sent = 0
+    await run_index(root, work / "warm", noop_send)  # warm-up: imports, the file cache
+    for run in range(runs):
+        seconds, count = floor(root)
+        floor_s.append(seconds)
+        floor_rate.append(count / seconds)
+        manifest_dir = work / f"cold{run}"
+        seconds, report = await run_index(root, manifest_dir, noop_send)
+        if report.errors:
+            raise RuntimeError(f"indexing errors: {report.errors}")
+        if report.files_sent < count:
+            raise RuntimeError(f"cold index sent {report.files_sent} of {count} files")
+        cold_rate.append(report.files_sent / seconds)
+        seconds, report = await run_index(root, manifest_dir, noop_send)
+        again_s.append(seconds)
+        again_sent = max(again_sent, report.files_sent)
+    files = count
+    return [
+        Figure(f"index: floor, git ls-files + sha256 ({files:,} files)", "files/s", floor_rate,
+               digits=0),
+        Figure("index: floor, git ls-files + sha256", "s", floor_s, digits=3),
+        Figure("index: cold, no-op send", "files/s", cold_rate, digits=0,
+               ratio=[c / f for c, f in zip(cold_rate, floor_rate, strict=True)],
+               baseline="floor", target=(">=", TARGET_COLD_FILES_PER_S),
+               note="scan, filter, read, hash, redact, batch: everything but the backend"),
+        Figure("index: no-change re-index", "s", again_s, digits=3,
+               ratio=[a / f for a, f in zip(again_s, floor_s, strict=True)], baseline="floor",
+               target=("<=", TARGET_NO_CHANGE_S),
+               note=f"the cold run's manifest; at most {again_sent} files sent"),
+        Figure("index: files sent on no-change re-index", "files", [float(again_sent)],
+               digits=0, target=("<=", 0)),
+    ]
+
+
+def measure(runs: int = 3, files: int = 10_000, repo: Path | None = None,
+            seed: int = 7) -> list[Figure]:
+    """The indexing figures over ``repo`` (generated with ``files`` files when None)."""
+    if shutil.which("git") is None:
+        raise RuntimeError("git is required")
+    with tempfile.TemporaryDirectory(prefix="oropendola-index-bench-") as tmp:
+        if repo is None:
+            repo = Path(tmp) / "repo"
+            repo.mkdir()
+            generate(repo, files, seed)
+        return asyncio.run(_measure(repo, Path(tmp) / "work", runs))
 
 
 def main(argv: list[str] | None = None) -> int:

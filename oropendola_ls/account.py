@@ -25,7 +25,7 @@ from oropendola_ls.backend.errors import (
     SignInExpiredError,
 )
 from oropendola_ls.backend.redact import RedactingFilter
-from oropendola_ls.backend.session import Credentials, SessionStore
+from oropendola_ls.backend.session import Credentials, SessionStore, SessionStoreError
 from oropendola_ls.settings import Settings
 
 if TYPE_CHECKING:
@@ -88,6 +88,9 @@ class Account:
         self.last_error: str | None = None
         self.watchers: list[Callable[[SessionState], None]] = []
         """Called with the new state whenever the session state changes."""
+        self.notices: list[Callable[[str], None]] = []
+        """Told what the user should know though the call succeeded (a session that could not
+        be stored). Without any, such a failure raises `SessionStoreError`."""
         self._client: BackendClient | None = None
         self._credentials: Credentials | None = None  # held until the client exists
         self.profile_detected = False
@@ -285,9 +288,10 @@ class Account:
             await self.client().logout()
         self._credentials = None
         self._details = None
-        if self.embedded is None:
-            self.store.delete(self.config.primary_url)
         self.state, self.last_error = "signed_out", None
+        if self.embedded is None:
+            self._store_change(lambda: self.store.delete(self.config.primary_url),
+                               "the stored session stays there until you sign in again")
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -419,7 +423,8 @@ class Account:
         for secret in credentials.secret_values:
             self.redactor.add(secret)
         if self.embedded is None and credentials is self.credentials:
-            self.store.save(self.config.primary_url, credentials)
+            self._store_change(lambda: self.store.save(self.config.primary_url, credentials),
+                               _NOT_REMEMBERED)
 
     def _initial_credentials(self) -> Credentials | None:
         if self.settings.api_key and self.settings.api_secret:
@@ -437,7 +442,24 @@ class Account:
         self._details = None
         self.state, self.last_error = "verified", None
         if remember:
-            self.store.save(self.config.primary_url, credentials)
+            self._store_change(lambda: self.store.save(self.config.primary_url, credentials),
+                               _NOT_REMEMBERED)
+
+    def _store_change(self, change: Callable[[], object], consequence: str) -> None:
+        """Save to or delete from the session store; a store that cannot be written is told to
+        `notices` (the sign-in itself worked), or raised when nobody listens."""
+        try:
+            change()
+        except SessionStoreError as exc:
+            if not self.notices:
+                raise
+            message = f"{exc}; {consequence}"
+            log.warning("%s", message)
+            for notice in list(self.notices):
+                notice(message)
+
+
+_NOT_REMEMBERED = ("you are signed in until oropendola-ls stops, then you must sign in again")
 
 
 def _holds(credentials: Credentials | None) -> bool:

@@ -367,6 +367,7 @@ async def _open_account(url: str, profile: str | None = None) -> Account:
 
 async def _account_command(args: argparse.Namespace, *login: str) -> int:
     from oropendola_ls.backend.errors import BackendError
+    from oropendola_ls.backend.session import SessionStoreError
 
     try:
         if args.command == "login":
@@ -376,6 +377,9 @@ async def _account_command(args: argparse.Namespace, *login: str) -> int:
         return await _status(args)
     except BackendError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except SessionStoreError as exc:  # signed in at the backend, but nothing could be kept
+        print(f"error: {exc}", file=sys.stderr)
         return 1
 
 

@@ -7,9 +7,12 @@ Importing this module must stay cheap: the editor waits for ``initialize``. The 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import sys
+import threading
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -17,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from oropendola_ls import __version__
 from oropendola_ls.ai_progress import ProgressRouter
 from oropendola_ls.client_support import ClientSupport
-from oropendola_ls.protocol import OropendolaProtocol
+from oropendola_ls.protocol import OropendolaProtocol, StdinLines, serve
 from oropendola_ls.settings import SettingProblem, Settings
 
 if TYPE_CHECKING:
@@ -78,6 +81,28 @@ class OropendolaServer(LanguageServer):
             Callable[[types.CodeActionParams], list[types.CodeAction]]] = []
         """Each lists its code actions for a ``textDocument/codeAction`` request; the one handler
         (features/code_actions.py) joins them in order. Must be quick: no backend calls."""
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve on stdio, reading frames with `protocol.serve` (robust against bad framing)."""
+        from pygls.io_ import StdoutWriter
+
+        self._stop_event = stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            lines = StdinLines(stdin or sys.stdin.buffer,
+                               functools.partial(loop.run_in_executor, self.thread_pool))
+            await serve(stop_event, lines, self.protocol)
+
+        try:
+            asyncio.run(main())
+        except BrokenPipeError:
+            log.error("the connection to the editor is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
 
     # -- services ----------------------------------------------------------------------------
 

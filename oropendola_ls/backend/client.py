@@ -11,8 +11,9 @@ What it does for each call (protocol.md §1, §5, §7):
 - unwraps Frappe's ``{"message": ...}`` envelope and maps the error shapes (error envelope with
   ``_server_messages``, ``session_expired``, in-band ``success: false`` / ``status >= 400`` /
   ``error`` at HTTP 200, 417 "Failed to get method") onto the classes of `errors`;
-- retries 429 (honouring ``Retry-After``), network errors and 5xx with exponential backoff and
-  full jitter; a non-idempotent call is retried only when the request was never sent;
+- retries 429 (honouring ``Retry-After``, for every call), network errors and 5xx with
+  exponential backoff and full jitter; a non-idempotent call is retried only when the request
+  was never sent, and no call after ``apiRequestTimeout`` ran out waiting for the answer;
 - fails over to the first healthy fallback URL when the active one cannot be reached, and moves
   back to the primary once its health check passes again.
 
@@ -26,6 +27,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
 import re
 import ssl
@@ -82,6 +84,8 @@ USER_AGENT = f"oropendola-ls/{__version__}"
 HEALTH_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 10.0
 MAX_BACKOFF = 30.0
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""Largest backend answer read (after decoding); a larger one is refused, not downloaded."""
 
 AuthErrorFactory = Callable[[int | None, str], BackendError]
 """Builds the error for a 401/403 (HTTP or in-band) from the status and the backend's text."""
@@ -159,6 +163,18 @@ class _MethodMissing(Exception):
     """HTTP 417 "Failed to get method": the backend has no such method (internal signal)."""
 
 
+def _trust_store_error(exc: ssl.SSLError | OSError) -> BackendUnavailableError:
+    """The error for trusted certificates that cannot be loaded: httpx reads them from
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set. Verification is never turned off for it."""
+    named = ", ".join(f"{name}={os.environ[name]}" for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")
+                      if os.environ.get(name))
+    reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+    return BackendUnavailableError(
+        f"Cannot load the certificates to trust for TLS ({named or 'the default CA bundle'}): "
+        f"{reason}. TLS verification stays on: point SSL_CERT_FILE at a PEM file of CA "
+        "certificates, or unset it.")
+
+
 def _no_cookie_jar() -> CookieJar:
     """A cookie jar that never stores nor sends a cookie: credentials are sent explicitly."""
     return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
@@ -220,20 +236,26 @@ class BackendClient:
         self.primary_recheck_interval = primary_recheck_interval
         self._connect_timeout = min(CONNECT_TIMEOUT, self.timeout)
         self._health_timeout = min(HEALTH_TIMEOUT, self.timeout)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, connect=self._connect_timeout),
-            verify=True,
-            follow_redirects=False,
-            http1=True,
-            http2=False,
-            transport=transport,
-            cookies=_no_cookie_jar(),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        )
+        try:
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=self._connect_timeout),
+                verify=True,
+                follow_redirects=False,
+                http1=True,
+                http2=False,
+                transport=transport,
+                cookies=_no_cookie_jar(),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            )
+        except (ssl.SSLError, OSError) as exc:  # SSL_CERT_FILE naming no usable certificate
+            raise _trust_store_error(exc) from exc
         self._unsupported: dict[str, str] = {}
         self._failover_lock = asyncio.Lock()
         self._refresh_lock = asyncio.Lock()
         self._last_primary_check = time.monotonic()
+        self._rate_limited_until = 0.0
+        """`time.monotonic` before which no request is sent: a 429's ``Retry-After`` holds for
+        every call to the backend, not only for the one that got it (no burst into a limiter)."""
         self.published_fallback = False
         """Resolve names the profile lacks (the browser sign-in's) to the published app's."""
         self.on_credentials_changed: Callable[[Credentials], None] | None = None
@@ -294,6 +316,7 @@ class BackendClient:
             raise EndpointUnsupportedError(
                 f"The {self.config.profile} profile has no method for {name}")
         with self._scrubbing():
+            await self._wait_for_rate_limit(name, self.config.active_url)
             headers = self._auth_headers(endpoint, self.credentials)
             params = self._with_api_key(endpoint, params, self.credentials)
             base = self.config.active_url
@@ -313,7 +336,7 @@ class BackendClient:
         try:
             content_type = response.headers.get("Content-Type", "")
             if response.status_code != 200 or not content_type.startswith("text/event-stream"):
-                await response.aread()
+                await self._read_capped(response)
                 with self._scrubbing():
                     try:
                         value = self._interpret(name, endpoint, base, response, bool(headers),
@@ -574,8 +597,9 @@ class BackendClient:
         url = self.config.health_url(base)
         started = time.monotonic()
         try:
-            response = await self._http.get(url, timeout=httpx.Timeout(self._health_timeout))
-        except httpx.HTTPError as exc:
+            response = await self._send_capped(self._http.build_request(
+                "GET", url, timeout=httpx.Timeout(self._health_timeout)))
+        except (httpx.HTTPError, BadResponseError) as exc:
             log.debug("health %s -> %s (%.0f ms)", _host(base), type(exc).__name__,
                       (time.monotonic() - started) * 1000)
             return False
@@ -621,6 +645,10 @@ class BackendClient:
             "auth.verify_session", None, True, credentials, auth_error=auth_error
         )
         user = value.get("user") or value.get("email") if isinstance(value, dict) else value
+        if (user is not None and not isinstance(user, str)) or (
+                isinstance(value, dict) and not ({"user", "email"} & value.keys())):
+            raise BadResponseError("The backend's answer to auth.verify_session names no user:"
+                                   " check serverUrl")
         if not isinstance(user, str) or not user.strip() or user == "Guest":
             text = "the backend treats these credentials as Guest"
             raise auth_error(None, text) if auth_error else NotSignedInError(text)
@@ -800,15 +828,57 @@ class BackendClient:
                 if value is not None and key not in uploads
             }
             files = {key: (u.filename, u.data, u.content_type) for key, u in uploads.items()}
-            return await self._http.post(url, data=fields, files=files, headers=headers)
-        if endpoint.verb == "GET":
+            request = self._http.build_request("POST", url, data=fields, files=files,
+                                               headers=headers)
+        elif endpoint.verb == "GET":
             query = {
                 key: value if isinstance(value, str) else json.dumps(value)
                 for key, value in (params or {}).items()
                 if value is not None
             }
-            return await self._http.get(url, params=query, headers=headers)
-        return await self._http.post(url, json=dict(params or {}), headers=headers)
+            request = self._http.build_request("GET", url, params=query, headers=headers)
+        else:
+            request = self._http.build_request("POST", url, json=dict(params or {}),
+                                               headers=headers)
+        return await self._send_capped(request)
+
+    async def _send_capped(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and read its answer with `_read_capped`."""
+        response = await self._http.send(request, stream=True)
+        try:
+            await self._read_capped(response)
+        finally:
+            await response.aclose()
+        return response
+
+    async def _read_capped(self, response: httpx.Response) -> None:
+        """Read a streamed answer, refusing one larger than MAX_RESPONSE_BYTES (declared or
+        counted, after decoding) as soon as that is known, and one that takes longer than the
+        request timeout in all (a body trickling in never trips httpx's per-read timeout)."""
+        request = response.request
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            raise self._too_large(request, f"{int(declared):,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.timeout):
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise self._too_large(request, f"more than {MAX_RESPONSE_BYTES:,} bytes")
+                    chunks.append(chunk)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(
+                f"the answer took longer than {self.timeout:g} s", request=request) from exc
+        response._content = b"".join(chunks)  # what Response.aread() sets
+
+    @staticmethod
+    def _too_large(request: httpx.Request, size: str) -> BadResponseError:
+        return BadResponseError(
+            f"The backend's answer to {request.url.path} is larger than the "
+            f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB limit ({size}): refused; check serverUrl"
+        )
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, backoff_base * 2**attempt], capped."""
@@ -825,13 +895,15 @@ class BackendClient:
         """Send until an answer that is neither 429 nor 5xx arrives, or raise.
 
         Retries (at most ``max_retries``): connection never established (any call); other
-        network errors and 5xx (idempotent calls only); 429 with a short enough Retry-After.
+        network errors but a read/write timeout, and 5xx (idempotent calls only); 429 with a
+        short enough Retry-After (which every later call also waits out).
         Failover to a healthy candidate URL on connect failures and repeated 5xx.
         """
         attempt = 0
         failed: list[str] = []
         server_errors = 0
         while True:
+            await self._wait_for_rate_limit(name, self.config.active_url)
             base = self.config.active_url
             url = self.config.url_for(endpoint, base)
             started = time.monotonic()
@@ -852,7 +924,11 @@ class BackendClient:
                     if await self._failover(base, failed):
                         continue
                 tls_failure = any(isinstance(e, ssl.SSLError) for e in _causes(exc))
-                if (never_sent or idempotent) and not tls_failure and attempt < self.max_retries:
+                # A backend that was reached but did not answer within apiRequestTimeout is not
+                # asked again: the user would wait (max_retries + 1) times the timeout.
+                too_slow = isinstance(exc, httpx.TimeoutException) and not never_sent
+                if (never_sent or (idempotent and not too_slow)) and not tls_failure \
+                        and attempt < self.max_retries:
                     await asyncio.sleep(self._backoff(attempt))
                     attempt += 1
                     continue
@@ -861,6 +937,9 @@ class BackendClient:
             self._log_request(name, endpoint, base, str(status), started)
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None:
+                    self._rate_limited_until = max(self._rate_limited_until,
+                                                   time.monotonic() + retry_after)
                 wait = retry_after if retry_after is not None else self._backoff(attempt)
                 if attempt < self.max_retries and wait <= self.max_retry_after:
                     log.info("%s is rate limited by %s; retrying in %.1f s", name, _host(base),
@@ -883,6 +962,17 @@ class BackendClient:
                         continue
                 raise self._server_error(base, response)
             return response, base
+
+    async def _wait_for_rate_limit(self, name: str, base: str) -> None:
+        """Before sending: wait out a ``Retry-After`` the backend gave any call; one longer
+        than ``max_retry_after`` fails the call at once, without sending it."""
+        wait = self._rate_limited_until - time.monotonic()
+        if wait <= 0:
+            return
+        if wait > self.max_retry_after:
+            raise self._rate_limited(base, wait, None)
+        log.info("%s waits %.1f s: %s asked to retry after that", name, wait, _host(base))
+        await asyncio.sleep(wait)
 
     def _log_request(
         self, name: str, endpoint: Endpoint, base: str, outcome: str, started: float

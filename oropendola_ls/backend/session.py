@@ -83,6 +83,11 @@ class Credentials:
         return cls(**values)
 
 
+class SessionStoreError(OSError):
+    """The session store cannot be written (disk full, read-only, not a directory); the message
+    names the file and what to do."""
+
+
 class SessionStore:
     """The on-disk session store: one file, sessions keyed by normalised base URL.
 
@@ -189,13 +194,22 @@ class SessionStore:
                     os.chmod(created, DIR_MODE)
 
     def _write(self, sessions: dict[str, Credentials]) -> None:
-        self._ensure_dir()
+        """Replace the store atomically; `SessionStoreError` when it cannot be (the file that
+        was there is left as it was)."""
         payload = json.dumps(
             {"version": STORE_VERSION,
              "sessions": {url: c.to_json() for url, c in sorted(sessions.items())}},
             indent=2,
         ).encode()
-        write_private(self.path, payload, FILE_MODE)
+        try:
+            self._ensure_dir()
+            write_private(self.path, payload, FILE_MODE)
+        except OSError as exc:
+            raise SessionStoreError(
+                f"Cannot save the session store {self.path} "
+                f"({exc.strerror or type(exc).__name__}): free disk space or make "
+                f"{self.path.parent} writable (OROPENDOLA_CONFIG_DIR picks another directory)"
+            ) from exc
         if os.name == "posix":
             with contextlib.suppress(OSError):
                 dir_fd = os.open(self.path.parent, os.O_RDONLY)

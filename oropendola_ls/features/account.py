@@ -201,16 +201,27 @@ async def status(ls: OropendolaServer, params: Any) -> dict[str, Any]:
     return with_details(_status(ls, account), details)
 
 
+def _an_object(name: str, value: Any) -> dict[str, Any]:
+    """The backend's answer, passed on as is, but only when it is a JSON object."""
+    if not isinstance(value, dict):
+        from oropendola_ls.backend.errors import BadResponseError
+
+        raise BadResponseError(f"The backend's answer to {name} is not an object but "
+                               f"{type(value).__name__} {str(value)[:40]!r}: check serverUrl")
+    return value
+
+
 @backend_errors
 async def user_info(ls: OropendolaServer, params: Any) -> Any:
     parse_params(USER_INFO, params, EmptyParams)
-    return await (await ls.get_account()).call("user.get_info")
+    return _an_object("user.get_info", await (await ls.get_account()).call("user.get_info"))
 
 
 @backend_errors
 async def subscription(ls: OropendolaServer, params: Any) -> Any:
     parse_params(SUBSCRIPTION, params, EmptyParams)
-    return await (await ls.get_account()).call("subscription.check")
+    return _an_object("subscription.check",
+                      await (await ls.get_account()).call("subscription.check"))
 
 
 @backend_errors
@@ -219,7 +230,7 @@ async def user_settings(ls: OropendolaServer, params: Any) -> Any:
     account = await ls.get_account()
     if p.update is not None:
         await account.call("user.update_settings", p.update)
-    return await account.call("user.get_settings")
+    return _an_object("user.get_settings", await account.call("user.get_settings"))
 
 
 @backend_errors

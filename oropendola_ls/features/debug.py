@@ -44,6 +44,7 @@ def debug_info(ls: OropendolaServer, params: Any) -> dict[str, Any]:
         "sockets": descriptors[1] if descriptors else None,
         "realtime": ls.realtime.status() if ls.realtime is not None else None,
         "waitingChats": ls.progress_router.active,
+        "progressTokens": len(ls.work_done_progress.tokens),
         "client": ls.client_support.client,
         "clientPaths": ls.client_support.paths(),
     }

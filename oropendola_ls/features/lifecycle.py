@@ -68,6 +68,8 @@ async def on_initialized(ls: OropendolaServer, params: types.InitializedParams) 
             ServerNotReadyError(f"Oropendola could not start: {message}")
         )
         return
+    account.notices.append(
+        lambda message: ls.tell(f"Oropendola: {message}", types.MessageType.Warning))
     ls.account = account
     ls.account_future().set_result(account)
     if ls.embedded is None:

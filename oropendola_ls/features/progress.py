@@ -98,8 +98,14 @@ class WorkDone:
         if self.ended:
             return
         self.ended = True
-        self._do(lambda: self.server.work_done_progress.end(
-            self._token, types.WorkDoneProgressEnd(message=message)))
+        self._do(lambda: self._end(message))
+
+    def _end(self, message: str | None) -> None:
+        self.server.work_done_progress.end(self._token, types.WorkDoneProgressEnd(message=message))
+        # pygls registers a cancellation future per token in `begin` and never drops it: without
+        # this, every progress (each chat, each indexing) would stay for the server's lifetime,
+        # with the callbacks `on_cancel` attached to it (and through them the finished task).
+        self.server.work_done_progress.tokens.pop(self._token, None)
 
     def _do(self, send: Callable[[], None]) -> None:
         if self.token is None:

@@ -107,7 +107,20 @@ class RealtimeFeature:
         if self.manager is None:
             return
         if state == "expired":
-            self.server.run_task(self.manager.stop(NOT_SIGNED_IN), "realtime-stop")
+            manager = self.manager
+            live = manager.state in ("connected", "connecting", "reconnecting")
+            told = manager.state == "error" and (manager.last_error or "").startswith(
+                NOT_SIGNED_IN)
+            if not live and not told:
+                # No realtime connection will report it (none, or given up): the call that
+                # found the session expired is the only sign, and an editor may not show its
+                # error; say it once here.
+                where = urlsplit(self._account.config.active_url).hostname \
+                    if self._account is not None else None
+                self.server.tell(
+                    f"Oropendola: your session at {where or 'the backend'} has expired. "
+                    f"Sign in again ({SIGN_IN_HINT}).", types.MessageType.Warning)
+            self.server.run_task(manager.stop(NOT_SIGNED_IN), "realtime-stop")
         elif state == "signed_out":
             self.server.run_task(self.manager.stop(), "realtime-stop")
 

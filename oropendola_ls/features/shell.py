@@ -90,8 +90,10 @@ class ShellFeature:
             from oropendola_ls.safety.audit import AuditLog
             from oropendola_ls.safety.service import CommandService
 
-            self._service = CommandService(self.server.settings, approvals=ApprovalStore(),
-                                           audit=AuditLog())
+            self._service = CommandService(
+                self.server.settings, approvals=ApprovalStore(),
+                audit=AuditLog(on_failure=lambda message: self.server.tell(
+                    f"Oropendola: {message}", types.MessageType.Warning)))
         elif self._service.settings is not self.server.settings:
             self._service.update_settings(self.server.settings)
         return self._service

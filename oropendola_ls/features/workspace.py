@@ -182,6 +182,8 @@ class WorkspaceFeature:
         errors = [e for r in reports for e in r.errors]
         if errors and not any(r.files_sent or r.removed for r in reports):
             raise self._refusal or BackendError(f"Indexing failed: {errors[0]}")
+        if errors:  # indexed, with a problem the user should hear of (a manifest not saved)
+            self.server.tell(f"Oropendola: {errors[0]}", types.MessageType.Warning)
         return _combined(reports, folders)
 
     def _sender(self, account: Account) -> Any:

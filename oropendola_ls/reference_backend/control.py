@@ -17,11 +17,24 @@ emit               ``{"user", "event", "data", "count"?,      ``{"sent": n, "sec
 chat/pace          ``{"interval": seconds}``                  ``{"interval": seconds}``
 chat/hold          ``{"hold": bool}``                         ``{"hold": bool, "waiting": n}``
 agent/fail         ``{"status": 429|500|503|null}``           ``{"status": 429|500|503|null}``
+http/throttle      ``{"count", "retry_after"?, "methods"?}``  ``{"count", "retry_after"}``
+http/delay         ``{"seconds", "methods"?}``                ``{"seconds", "methods"}``
+http/requests      ``{"clear"?: bool}``                       ``{"requests": [...],
+                                                              "max_in_flight": n}``
 =================  =========================================  ====================================
 
 ``agent/fail`` makes every chat answer (``agent`` and the seed's ``send_message``) the published
 app's in-band error of that status (``{"status": 429, "error": "Quota exceeded", ...}``,
 ``{"status": 503, "error": "No available models", ...}``) until ``{"status": null}`` clears it.
+
+``http/throttle`` answers the next ``count`` API requests (``/api/...``; only those calling one
+of ``methods`` when given) with Frappe's 429: ``{"exc_type": "RateLimitExceededError",
+"_server_messages": ...}`` and, unless ``retry_after`` is null, ``Retry-After: <seconds>``.
+``http/delay`` holds every later API request (or those calling ``methods``) ``seconds`` before
+answering it (0 stops). ``http/requests`` lists the API requests seen since the last ``clear``
+(at most `MAX_LOGGED_REQUESTS`): ``{"method", "start", "end", "status"}`` with ``start``/``end``
+on the backend's monotonic clock in seconds, and the most requests that were ever in flight at
+once.
 
 `Control` holds the operations, so in-process users (`RunningBackend`) run the same code.
 """
@@ -33,8 +46,9 @@ import ipaddress
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -48,6 +62,14 @@ from oropendola_ls.reference_backend.realtime import DropHow, Realtime
 
 CONTROL_PATH = "/_reference/control/"
 MAX_EMIT_COUNT = 1_000_000
+MAX_THROTTLE_COUNT = 1_000_000
+MAX_DELAY = 3600.0
+MAX_LOGGED_REQUESTS = 10_000
+API_PREFIX = "/api/"
+METHOD_PREFIX = "/api/method/"
+RATE_LIMIT_TEXT = ("You hit the rate limit because of too many requests. "
+                   "Please try after sometime.")
+"""Frappe's message for ``RateLimitExceededError`` (``frappe.rate_limiter``)."""
 BURST_SLICE = 64
 """Without a rate, events are queued this many at a time between writes to the sockets."""
 PLACEHOLDERS = ("{seq}", "{sent_ns}")
@@ -59,14 +81,64 @@ class ControlError(ValueError):
     """A control request that is refused with 400."""
 
 
+@dataclass(slots=True)
+class HttpFaults:
+    """Faults injected into API answers (``http/throttle``, ``http/delay``), and their log."""
+
+    throttle_left: int = 0
+    retry_after: float | None = None
+    throttle_methods: frozenset[str] | None = None
+    delay: float = 0.0
+    delay_methods: frozenset[str] | None = None
+    requests: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=MAX_LOGGED_REQUESTS))
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def should_throttle(self, method: str) -> bool:
+        """Whether this request is one of the throttled ones (and count it)."""
+        if self.throttle_left <= 0 or not _matches(self.throttle_methods, method):
+            return False
+        self.throttle_left -= 1
+        return True
+
+    def delay_for(self, method: str) -> float:
+        return self.delay if self.delay and _matches(self.delay_methods, method) else 0.0
+
+
+def _matches(methods: frozenset[str] | None, method: str) -> bool:
+    return methods is None or method in methods
+
+
+def _method_names(methods: Any) -> frozenset[str] | None:
+    if methods is None:
+        return None
+    if not isinstance(methods, list) or not methods \
+            or not all(isinstance(m, str) and m for m in methods):
+        raise ControlError("methods must be a non-empty list of method names (or null: all)")
+    return frozenset(methods)
+
+
+def _seconds_value(value: Any, what: str, *, nullable: bool = False) -> float | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value) or not 0 <= value <= MAX_DELAY:
+        allowed = " or null" if nullable else ""
+        raise ControlError(f"{what} must be a number of seconds from 0 to {MAX_DELAY:g}"
+                           f"{allowed}, not {value!r}")
+    return float(value)
+
+
 class Control:
     """What the control endpoint can do to a running backend."""
 
     def __init__(self, realtime: Realtime, pacing: ChatPacing,
-                 failure: ChatFailure | None = None) -> None:
+                 failure: ChatFailure | None = None, http: HttpFaults | None = None) -> None:
         self._realtime = realtime
         self._pacing = pacing
         self._failure = failure or ChatFailure()
+        self.http = http or HttpFaults()
 
     async def drop_realtime(self, how: DropHow = "server") -> dict[str, Any]:
         """Disconnect every Socket.IO client: ``server`` says goodbye, ``transport`` cuts."""
@@ -138,6 +210,39 @@ class Control:
             raise ControlError(str(exc)) from None
 
 
+    async def throttle_http(self, count: int, retry_after: float | None = 1,
+                            methods: list[str] | None = None) -> dict[str, Any]:
+        """Answer the next ``count`` API requests (calling ``methods``) with 429."""
+        if isinstance(count, bool) or not isinstance(count, int) \
+                or not 0 <= count <= MAX_THROTTLE_COUNT:
+            raise ControlError(f"count must be an integer from 0 to {MAX_THROTTLE_COUNT}, "
+                               f"not {count!r}")
+        wait = _seconds_value(retry_after, "retry_after", nullable=True)
+        self.http.throttle_methods = _method_names(methods)
+        self.http.throttle_left, self.http.retry_after = count, wait
+        return {"count": count, "retry_after": wait}
+
+    async def delay_http(self, seconds: float, methods: list[str] | None = None
+                         ) -> dict[str, Any]:
+        """Hold later API requests (calling ``methods``) ``seconds`` before answering."""
+        delay = _seconds_value(seconds, "seconds")
+        assert delay is not None
+        self.http.delay_methods = _method_names(methods)
+        self.http.delay = delay
+        return {"seconds": delay, "methods": sorted(self.http.delay_methods or ()) or None}
+
+    async def http_requests(self, clear: bool = False) -> dict[str, Any]:
+        """The API requests seen (since the last ``clear``), oldest first."""
+        if not isinstance(clear, bool):
+            raise ControlError(f"clear must be true or false, not {clear!r}")
+        answer = {"requests": list(self.http.requests),
+                  "max_in_flight": self.http.max_in_flight}
+        if clear:
+            self.http.requests.clear()
+            self.http.max_in_flight = self.http.in_flight
+        return answer
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -180,15 +285,65 @@ ACTIONS: Mapping[str, _Action] = {
     "chat/pace": _Action(Control.pace_chat, required=frozenset({"interval"})),
     "chat/hold": _Action(Control.hold_chat, required=frozenset({"hold"})),
     "agent/fail": _Action(Control.fail_agent, required=frozenset({"status"})),
+    "http/throttle": _Action(Control.throttle_http, required=frozenset({"count"}),
+                             optional=frozenset({"retry_after", "methods"})),
+    "http/delay": _Action(Control.delay_http, required=frozenset({"seconds"}),
+                          optional=frozenset({"methods"})),
+    "http/requests": _Action(Control.http_requests, optional=frozenset({"clear"})),
 }
 
 CONTROL: web.AppKey[Control] = web.AppKey("reference_control", Control)
 
 
 def enable(app: web.Application, control: Control) -> None:
-    """Serve ``POST /_reference/control/<action>`` on ``app``."""
+    """Serve ``POST /_reference/control/<action>`` on ``app``, and apply the HTTP faults.
+
+    Call before the app is frozen (it adds a middleware)."""
     app[CONTROL] = control
     app.router.add_post(CONTROL_PATH + "{action:.+}", handle_control)
+    app.middlewares.append(http_faults)
+
+
+@web.middleware
+async def http_faults(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Log API requests; throttle or delay them as the control endpoint was told."""
+    if not request.path.startswith(API_PREFIX):
+        return await handler(request)
+    faults = request.app[CONTROL].http
+    method = request.path[len(METHOD_PREFIX):] if request.path.startswith(METHOD_PREFIX) \
+        else request.path
+    entry: dict[str, Any] = {"method": method, "start": time.monotonic(), "end": None,
+                             "status": None}
+    faults.requests.append(entry)
+    faults.in_flight += 1
+    faults.max_in_flight = max(faults.max_in_flight, faults.in_flight)
+    try:
+        delay = faults.delay_for(method)
+        if delay:
+            await asyncio.sleep(delay)
+        if faults.should_throttle(method):
+            response: web.StreamResponse = _too_many_requests(faults.retry_after)
+        else:
+            response = await handler(request)
+        entry["status"] = response.status
+        return response
+    finally:
+        faults.in_flight -= 1
+        entry["end"] = time.monotonic()
+
+
+def _too_many_requests(retry_after: float | None) -> web.Response:
+    """Frappe's answer to a rate-limited call (``RateLimitExceededError``, HTTP 429)."""
+    message = {"message": RATE_LIMIT_TEXT, "title": "Too Many Requests", "indicator": "red",
+               "raise_exception": 1}
+    body = {"exc_type": "RateLimitExceededError",
+            "_server_messages": json.dumps([json.dumps(message)])}
+    headers = {"Cache-Control": "no-store,no-cache,must-revalidate,max-age=0"}
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+    return web.json_response(body, status=429, headers=headers)
 
 
 def _is_loopback_peer(address: str | None) -> bool:

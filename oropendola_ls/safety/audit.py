@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,12 +24,17 @@ Source = Literal["user", "ai", "backend"]
 
 
 class AuditLog:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *,
+                 on_failure: Callable[[str], None] | None = None) -> None:
+        """``on_failure`` is told, once until a write works again, that the log cannot be
+        written: the message names the file and what to do."""
         if path is None:
             from oropendola_ls.paths import state_dir
 
             path = state_dir() / "audit.jsonl"
         self.path = path
+        self.on_failure = on_failure
+        self.failing = False
 
     def record(self, event: Event, command: str, *, source: Source, **fields: Any) -> None:
         """Append one entry; a log that cannot be written is reported, never fatal."""
@@ -47,3 +53,12 @@ class AuditLog:
                 stream.write(line)
         except OSError as exc:
             log.warning("cannot write the command audit log %s: %s", self.path, exc)
+            if not self.failing and self.on_failure is not None:
+                self.on_failure(
+                    f"Cannot write the command audit log {self.path} "
+                    f"({exc.strerror or type(exc).__name__}): commands still run but are not "
+                    f"recorded; free disk space or make {self.path.parent} writable "
+                    "(OROPENDOLA_STATE_DIR picks another directory)")
+            self.failing = True
+        else:
+            self.failing = False

@@ -306,7 +306,12 @@ async def _run(
                 await asyncio.to_thread(plan.manifest.save)
             except OSError as exc:
                 log.warning("Cannot save the index manifest %s: %s", plan.manifest.path, exc)
-                report.errors.append(f"Cannot save the index manifest: {_describe(exc)}")
+                report.errors.append(
+                    f"Cannot save the index manifest {plan.manifest.path} "
+                    f"({exc.strerror or _describe(exc)}): the files were indexed, but the next "
+                    "run sends them again; free disk space or make "
+                    f"{plan.manifest.directory} writable (OROPENDOLA_CACHE_DIR picks another "
+                    "directory)")
             report.duration_ms = (time.perf_counter() - started) * 1000
     log.info("%s (%s)", report.summary(), root)
     return report

@@ -96,3 +96,18 @@ def test_adduser_twice_is_a_clear_error(backend: BackendProcess) -> None:
     email, _, _ = backend.add_user()
     again = backend.cli("adduser", email, stdin="another password\n")
     assert again.returncode == 2 and email in again.stderr and "exists" in again.stderr
+
+
+def test_login_that_cannot_be_stored_says_where_and_why(tmp_path: Path,
+                                                        backend: BackendProcess) -> None:
+    email, password, _ = backend.add_user()
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the config directory should be\n")
+    env = server_env(blocker)  # OROPENDOLA_CONFIG_DIR is a regular file
+    login = run_cli("login", "--server", backend.url, "-u", email, "--password-stdin",
+                    stdin=password + "\n", env=env)
+    assert login.returncode == 1
+    last = login.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Traceback" not in login.stderr
+    assert str(blocker) in last
+    assert password not in login.stderr + login.stdout

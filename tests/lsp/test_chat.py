@@ -120,6 +120,10 @@ async def test_cancel_mid_stream_is_quick_and_the_next_chat_works(
 
         answer = await request(client, "oropendola/chat", {"message": "short question"})
         assert "short question" in answer["content"]
+        # Ended progress is forgotten (pygls keeps every token's future unless told): a
+        # long-running server does not grow by one entry per chat.
+        info = await request(client, "oropendola/debugInfo")
+        assert info["progressTokens"] == 0 and info["waitingChats"] == 0
 
 
 async def test_the_model_provider_streams_and_cancels(
