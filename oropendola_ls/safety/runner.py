@@ -75,7 +75,7 @@ async def run_shell(
 ) -> RunResult:
     """Run ``command`` with ``bash -c`` in ``cwd``; kill its process group on timeout/cancel."""
     started = time.monotonic()
-    process = await asyncio.create_subprocess_exec(
+    spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
         shell_path(),
         "-c",
         command,
@@ -85,7 +85,15 @@ async def run_shell(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # its own process group: killpg reaches every child
-    )
+    ))
+    try:
+        # Shielded: cancelled while starting, asyncio would kill only the shell it started,
+        # not the children it may already have spawned; this way the whole group is killed.
+        process = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        process = await spawn
+        await _kill_group(process)
+        raise
     assert process.stdout is not None and process.stderr is not None
     out, err = _Capture("stdout", on_output), _Capture("stderr", on_output)
     timed_out = False
