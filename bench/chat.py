@@ -40,7 +40,16 @@ import uuid
 from pathlib import Path
 
 import httpx
-from common import Figure, LspClient, add_user, print_figures, server_env, start_backend, stop
+from common import (
+    Figure,
+    LspClient,
+    add_user,
+    print_figures,
+    server_env,
+    start_backend,
+    stop,
+    wait_for,
+)
 
 EMAIL, PASSWORD = "chat-bench@example.com", "chat bench password"
 MESSAGE = "What does the indexer do with files listed in .gitignore?"
@@ -77,11 +86,8 @@ async def _session(root: Path, url: str, path: str, runs: int, pairs: int,
             headers = {"Authorization": f"token {key[0]}:{key[1]}"}
         else:
             await client.request("oropendola/signIn", {"username": EMAIL, "password": PASSWORD})
-            deadline = time.monotonic() + 15
-            while "connected" not in client.states:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the server's realtime channel did not connect")
-                await asyncio.sleep(0.01)
+            await wait_for(lambda: "connected" in client.states, 15,
+                           "the server's realtime channel to connect")
             login = await http.post(url + "api/method/oropendola.auth.login",
                                     json={"usr": EMAIL, "pwd": PASSWORD})
             login.raise_for_status()

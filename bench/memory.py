@@ -30,7 +30,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import Figure, LspClient, add_user, print_figures, rss_kib, server_env, start_backend
+from common import (
+    Figure,
+    LspClient,
+    add_user,
+    print_figures,
+    rss_kib,
+    server_env,
+    start_backend,
+    wait_for,
+)
 from common import stop as stop_process
 
 EMAIL, PASSWORD = "memory-bench@example.com", "memory bench password"
@@ -67,11 +76,8 @@ async def _run(root: Path, repo: Path, url: str, chats: int) -> list[Figure]:
         await client.initialize({"serverUrl": url, "chatTransport": "realtime"}, root=repo,
                                 folders=[repo, small])
         await client.request("oropendola/signIn", {"username": EMAIL, "password": PASSWORD})
-        deadline = time.monotonic() + 15
-        while "connected" not in client.states:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the server's realtime channel did not connect")
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: "connected" in client.states, 15,
+                       "the server's realtime channel to connect")
         await asyncio.sleep(1.0)
         idle = rss_kib(client.pid)
 
